@@ -1,0 +1,67 @@
+package verify
+
+import "errors"
+
+// Sentinel errors. Every error returned by [New] and [Verifier.Verify] is an
+// [*Error] that wraps exactly one of these, so callers branch with errors.Is
+// and log the Reason.
+var (
+	// ErrMissingHeader: webhook-id, webhook-timestamp or webhook-signature is
+	// absent or empty.
+	ErrMissingHeader = errors.New("verify: missing header")
+	// ErrMalformedHeader: the signature header is not a list of
+	// "version,base64" entries, or a JWT is not a well-formed compact JWS.
+	ErrMalformedHeader = errors.New("verify: malformed header")
+	// ErrMalformedTimestamp: webhook-timestamp is not integer Unix seconds.
+	ErrMalformedTimestamp = errors.New("verify: malformed timestamp")
+	// ErrTooOld: the timestamp is further in the past than the tolerance.
+	ErrTooOld = errors.New("verify: timestamp too old")
+	// ErrTooNew: the timestamp is further in the future than the tolerance.
+	ErrTooNew = errors.New("verify: timestamp too new")
+	// ErrNoMatchingSignature: no signature entry matched any configured key.
+	ErrNoMatchingSignature = errors.New("verify: no matching signature")
+	// ErrUnknownKey: a JWT names a kid that the key set does not hold, even
+	// after a refetch.
+	ErrUnknownKey = errors.New("verify: unknown key")
+	// ErrBadAlgorithm: a JWT uses an algorithm other than RS256.
+	ErrBadAlgorithm = errors.New("verify: bad algorithm")
+	// ErrTokenExpired: a JWT's exp is in the past (beyond the leeway), or absent.
+	ErrTokenExpired = errors.New("verify: token expired")
+	// ErrWrongAudience: a JWT's aud does not contain the configured audience.
+	ErrWrongAudience = errors.New("verify: wrong audience")
+	// ErrWrongIssuer: a JWT's iss differs from the configured issuer.
+	ErrWrongIssuer = errors.New("verify: wrong issuer")
+	// ErrJWKSUnavailable: Google's public keys could not be fetched and none
+	// are cached.
+	ErrJWKSUnavailable = errors.New("verify: JWKS unavailable")
+	// ErrSchemeNotConfigured: the delivery uses a signature scheme this
+	// verifier was not configured for (a v1a or JWT delivery at a static-only
+	// verifier, a v1 delivery at a dynamic-only one).
+	ErrSchemeNotConfigured = errors.New("verify: signature scheme not configured")
+	// ErrBadConfig: the Config given to New is unusable (no scheme, an empty
+	// or undecodable secret, a JWKS URL that is not https).
+	ErrBadConfig = errors.New("verify: bad configuration")
+)
+
+// Error is the one error type of this package. Err is one of the sentinels
+// above; Reason says what exactly was wrong, in words safe to log: it never
+// holds a secret, a signature or a body.
+type Error struct {
+	Err    error
+	Reason string
+}
+
+// Error returns the sentinel's message followed by the reason.
+func (e *Error) Error() string {
+	if e.Reason == "" {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + ": " + e.Reason
+}
+
+// Unwrap returns the sentinel, for errors.Is.
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(sentinel error, reason string) *Error {
+	return &Error{Err: sentinel, Reason: reason}
+}
