@@ -1,0 +1,318 @@
+package jwks
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero values of Config.
+const (
+	defaultMinTTL          = 5 * time.Minute
+	defaultMaxTTL          = 24 * time.Hour
+	defaultRefetchInterval = 30 * time.Second
+	defaultMaxBytes        = 1 << 20
+	defaultClientTimeout   = 10 * time.Second
+)
+
+// fetchTimeout bounds one fetch. The fetch runs on a context detached from
+// the caller's cancellation (see Cache), so this is what keeps a caller from
+// being held forever by a key server that never answers.
+const fetchTimeout = 10 * time.Second
+
+// maxRedirects bounds redirects followed by the default HTTP client.
+const maxRedirects = 5
+
+// ErrUnavailable is wrapped by every fetch failure (network, non-200 status,
+// response too large, undecodable, no usable key), so callers can tell "the
+// keys could not be obtained" from "the signature is wrong" with errors.Is.
+var ErrUnavailable = errors.New("jwks: key set unavailable")
+
+// Config configures a Cache. Only URL is required; zero values pick the
+// documented defaults.
+type Config struct {
+	// URL is the JWK Set location: https, or http only when the host is a
+	// loopback address (see ValidateURL).
+	URL string
+	// HTTPClient performs the fetches. nil means a client with a 10 s
+	// timeout that refuses redirects to URLs ValidateURL rejects and https
+	// to http downgrades; http.DefaultClient is never used because it has
+	// no timeout. A client supplied here is used as is.
+	HTTPClient *http.Client
+	// Now is the clock for TTLs and the refetch interval; nil means time.Now.
+	Now func() time.Time
+	// MinTTL is the floor for the Cache-Control max-age, and the TTL of a
+	// response without a usable max-age (see Cache). 0 means 5 minutes.
+	MinTTL time.Duration
+	// MaxTTL is the ceiling for the Cache-Control max-age, so a rotated
+	// key is picked up eventually whatever the server says. 0 means 24 hours.
+	MaxTTL time.Duration
+	// RefetchInterval is the minimum time between two fetch attempts that
+	// were not caused by expiry of a good set: forced refetches (Refresh)
+	// and retries after a failure. 0 means 30 seconds.
+	RefetchInterval time.Duration
+	// MaxBytes caps the response body; a larger response is an error.
+	// 0 means 1 MiB.
+	MaxBytes int64
+}
+
+// Cache holds the key set fetched from one URL. It is safe for concurrent
+// use and starts no goroutine.
+//
+// Fetching: at most one fetch runs at a time. The caller that finds a fetch
+// needed performs it synchronously, on a context derived from its own with
+// context.WithoutCancel and bounded by a 10 s timeout, so cancelling that
+// one caller does not fail the others waiting for the same fetch; it stays
+// in the call until the fetch ends (at most the timeout). Every other caller
+// waits for that fetch's result or for its own context, whichever comes
+// first. No goroutine outlives a call.
+//
+// TTL: a set is fresh for the response's Cache-Control max-age (minus Age)
+// clamped to [MinTTL, MaxTTL]. Without a usable max-age (absent, malformed,
+// no-cache, no-store) the TTL is MinTTL rather than MaxTTL: not knowing how
+// soon keys rotate, the short TTL picks a rotation up sooner, and the floor
+// still bounds the fetch rate.
+//
+// Rate limit: a fetch attempt is never started within RefetchInterval of
+// the previous attempt (successful or not) except when a fresh set's TTL
+// runs out, so forged deliveries cannot make the cache hammer the key
+// server. This applies to Refresh and to retries after a failed fetch,
+// including when no set was ever obtained: then the remembered failure is
+// returned until the interval has passed.
+type Cache struct {
+	url             string
+	client          *http.Client
+	now             func() time.Time
+	minTTL          time.Duration
+	maxTTL          time.Duration
+	refetchInterval time.Duration
+	maxBytes        int64
+
+	mu          sync.Mutex
+	set         *Set       // last good set, nil until the first success
+	attempted   bool       // whether lastAttempt is meaningful
+	lastAttempt time.Time  // start of the last fetch attempt
+	lastErr     error      // failure of the last attempt, nil after a success
+	inflight    *fetchCall // the running fetch, nil when none
+
+	// onWait, when set (by tests), is called when a caller starts waiting
+	// for another caller's fetch.
+	onWait func()
+}
+
+// fetchCall is one in-flight fetch. set and err are written before done
+// is closed and only read after.
+type fetchCall struct {
+	done chan struct{}
+	set  *Set
+	err  error
+}
+
+// New returns a Cache for cfg, with zero fields set to their defaults. It
+// returns an error if the URL fails ValidateURL, if a duration or MaxBytes
+// is negative, or if MinTTL exceeds MaxTTL. It fetches nothing and starts
+// no goroutine: the first Keys call fetches.
+func New(cfg Config) (*Cache, error) {
+	if err := ValidateURL(cfg.URL); err != nil {
+		return nil, err
+	}
+	if cfg.MinTTL < 0 || cfg.MaxTTL < 0 || cfg.RefetchInterval < 0 || cfg.MaxBytes < 0 {
+		return nil, errors.New("jwks: MinTTL, MaxTTL, RefetchInterval and MaxBytes must not be negative")
+	}
+	c := &Cache{
+		url:             cfg.URL,
+		client:          cfg.HTTPClient,
+		now:             cfg.Now,
+		minTTL:          cmp.Or(cfg.MinTTL, defaultMinTTL),
+		maxTTL:          cmp.Or(cfg.MaxTTL, defaultMaxTTL),
+		refetchInterval: cmp.Or(cfg.RefetchInterval, defaultRefetchInterval),
+		maxBytes:        cmp.Or(cfg.MaxBytes, defaultMaxBytes),
+	}
+	if c.minTTL > c.maxTTL {
+		return nil, fmt.Errorf("jwks: MinTTL %v exceeds MaxTTL %v", c.minTTL, c.maxTTL)
+	}
+	if c.client == nil {
+		c.client = defaultClient()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// defaultClient has a timeout, and follows only redirects that stay
+// acceptable: a redirect must not take the fetch to plain http on a
+// non-loopback host, nor from https to http at all.
+func defaultClient() *http.Client {
+	return &http.Client{
+		Timeout: defaultClientTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("jwks: stopped after %d redirects", maxRedirects)
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("jwks: refusing redirect from https to " + req.URL.Scheme)
+			}
+			return ValidateURL(req.URL.String())
+		},
+	}
+}
+
+// Keys returns the cached set, fetching when there is none or it has
+// expired. When a refetch after expiry fails but an older set exists, Keys
+// keeps serving the old set and returns it with a nil error; the failure is
+// remembered, and the next attempt waits for RefetchInterval, so a key
+// server outage costs one request per interval, not one per call.
+//
+// Keys returns an error wrapping ErrUnavailable when there is no set to
+// return (the fetch failed, or an earlier failure is still within
+// RefetchInterval), or when ctx ends while it waits for another caller's
+// fetch; the error then also wraps ctx's cause.
+func (c *Cache) Keys(ctx context.Context) (*Set, error) {
+	c.mu.Lock()
+	if s := c.set; s != nil && c.now().Before(s.Expires) {
+		c.mu.Unlock()
+		return s, nil
+	}
+	return c.fetchLocked(ctx)
+}
+
+// Refresh forces a refetch because no cached key verified a signature (or
+// an unknown kid arrived), but at most once per RefetchInterval counted
+// from the last fetch attempt: within the interval it returns the current
+// set without fetching. A Refresh that finds a fetch already running waits
+// for that fetch instead of starting another. Refresh returns the (possibly
+// new) set. On fetch failure it returns the old set with a nil error if one
+// exists, and an error wrapping ErrUnavailable only if there is no set at
+// all (or ctx ended while waiting, as for Keys).
+func (c *Cache) Refresh(ctx context.Context) (*Set, error) {
+	c.mu.Lock()
+	return c.fetchLocked(ctx)
+}
+
+// fetchLocked joins the running fetch, or starts one if the rate limit
+// allows, or else returns what the cache holds. c.mu must be held; it is
+// released before any waiting or I/O.
+func (c *Cache) fetchLocked(ctx context.Context) (*Set, error) {
+	if call := c.inflight; call != nil {
+		c.mu.Unlock()
+		return c.wait(ctx, call)
+	}
+	now := c.now()
+	if c.attempted && now.Sub(c.lastAttempt) < c.refetchInterval {
+		set, err := c.set, c.lastErr
+		c.mu.Unlock()
+		return serve(set, err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Nobody is waiting for the result: do not spend the rate-limit slot.
+		set := c.set
+		c.mu.Unlock()
+		return serve(set, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx)))
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	c.inflight = call
+	c.attempted = true
+	c.lastAttempt = now
+	c.mu.Unlock()
+
+	c.run(ctx, call)
+	return call.set, call.err
+}
+
+// serve returns set if there is one, else err (which must then wrap
+// ErrUnavailable): a stale key set beats no key set.
+func serve(set *Set, err error) (*Set, error) {
+	if set != nil {
+		return set, nil
+	}
+	if err == nil {
+		err = ErrUnavailable
+	}
+	return nil, err
+}
+
+// run performs call's fetch, records the outcome and wakes the waiters. The
+// deferred bookkeeping also runs if the fetch panics, so waiters are never
+// stranded and the next caller can fetch again.
+func (c *Cache) run(ctx context.Context, call *fetchCall) {
+	var set *Set
+	err := fmt.Errorf("%w: fetch did not complete", ErrUnavailable)
+	defer func() {
+		c.mu.Lock()
+		if err == nil {
+			c.set, c.lastErr = set, nil
+		} else {
+			c.lastErr = err
+		}
+		call.set, call.err = serve(c.set, err)
+		c.inflight = nil
+		c.mu.Unlock()
+		close(call.done)
+	}()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
+	set, err = c.fetch(fctx)
+}
+
+// wait blocks until call finishes or ctx ends.
+func (c *Cache) wait(ctx context.Context, call *fetchCall) (*Set, error) {
+	if c.onWait != nil {
+		c.onWait()
+	}
+	select {
+	case <-call.done:
+		return call.set, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: gave up waiting for the key fetch: %w", ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+// fetch GETs and parses the set. Errors wrap ErrUnavailable and describe the
+// failure without quoting the response body, which is untrusted and may be
+// large.
+func (c *Cache) fetch(ctx context.Context) (*Set, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Drain a little so the connection can be reused for the next try.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("%w: GET %s: HTTP status %d", ErrUnavailable, req.URL.Redacted(), resp.StatusCode)
+	}
+	limit := c.maxBytes
+	if limit < math.MaxInt64 {
+		limit++ // one byte more than allowed tells "exactly MaxBytes" from "too large"
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("%w: GET %s: reading response: %w", ErrUnavailable, req.URL.Redacted(), err)
+	}
+	if int64(len(body)) > c.maxBytes {
+		return nil, fmt.Errorf("%w: GET %s: response larger than %d bytes", ErrUnavailable, req.URL.Redacted(), c.maxBytes)
+	}
+	ed, rs, err := parse(body)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	return &Set{
+		Ed25519: ed,
+		RSA:     rs,
+		Fetched: now,
+		Expires: now.Add(ttl(resp.Header, c.minTTL, c.maxTTL)),
+	}, nil
+}
