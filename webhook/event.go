@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/genaihook/genaihook/verify"
@@ -11,7 +13,9 @@ import (
 // a type not listed here is valid and reported by Known as false.
 type EventType string
 
-// The event types of Gemini webhooks.
+// The event types of Gemini webhooks (PROTOCOL.md §2). The two cancelled
+// types are documented but no longer in the API's enum; they are modelled so
+// that a delivery of either is recognised.
 const (
 	BatchSucceeded            EventType = "batch.succeeded"
 	BatchFailed               EventType = "batch.failed"
@@ -23,6 +27,38 @@ const (
 	InteractionCancelled      EventType = "interaction.cancelled"
 	VideoGenerated            EventType = "video.generated"
 )
+
+// Known reports whether t is one of the nine types this package models.
+// An unknown type is still a valid delivery: Handler passes it to its
+// HandlerFunc and acknowledges it, because an endpoint that fails on new
+// types gets switched off by Gemini.
+func (t EventType) Known() bool {
+	_, ok := eventTypes[t]
+	return ok
+}
+
+// Family returns the kind of job t is about, or FamilyUnknown for a type
+// this package does not know.
+func (t EventType) Family() Family { return eventTypes[t].family }
+
+// Outcome returns what t says happened to its job, or OutcomeUnknown for a
+// type this package does not know.
+func (t EventType) Outcome() Outcome { return eventTypes[t].outcome }
+
+var eventTypes = map[EventType]struct {
+	family  Family
+	outcome Outcome
+}{
+	BatchSucceeded:            {FamilyBatch, OutcomeSucceeded},
+	BatchFailed:               {FamilyBatch, OutcomeFailed},
+	BatchExpired:              {FamilyBatch, OutcomeExpired},
+	BatchCancelled:            {FamilyBatch, OutcomeCancelled},
+	InteractionRequiresAction: {FamilyInteraction, OutcomeNeedsAction},
+	InteractionCompleted:      {FamilyInteraction, OutcomeSucceeded},
+	InteractionFailed:         {FamilyInteraction, OutcomeFailed},
+	InteractionCancelled:      {FamilyInteraction, OutcomeCancelled},
+	VideoGenerated:            {FamilyVideo, OutcomeSucceeded},
+}
 
 // Family is the kind of job an event is about.
 type Family string
@@ -48,19 +84,36 @@ const (
 	OutcomeNeedsAction Outcome = "needs_action"
 )
 
+// Terminal reports whether o ends its job: succeeded, failed, expired or
+// cancelled. OutcomeNeedsAction is not terminal (the interaction waits for
+// the caller and resumes), nor is OutcomeUnknown.
+func (o Outcome) Terminal() bool {
+	switch o {
+	case OutcomeSucceeded, OutcomeFailed, OutcomeExpired, OutcomeCancelled:
+		return true
+	}
+	return false
+}
+
 // Event is one webhook delivery, parsed.
 type Event struct {
 	// WebhookID is the webhook-id header: the same on every retry of one
 	// event. Parse leaves it empty; Handler sets it.
 	WebhookID string
-	Type      EventType
+	// Type is the event type as sent; see EventType.Known.
+	Type EventType
 	// Version is the envelope version, "v1" today; another value is kept,
 	// not rejected.
-	Version   string
+	Version string
+	// Timestamp is the event time from the body (not the webhook-timestamp
+	// header of this attempt, which is in Auth.Timestamp).
 	Timestamp time.Time
-	Data      Data
+	// Data is the typed "data" object. For an unknown type whose data is not
+	// an object of the expected shape it is zero; Raw still has it.
+	Data Data
 	// UserMetadata is the job's webhook_config.user_metadata, read from
-	// data.user_metadata or, failing that, a top-level user_metadata.
+	// data.user_metadata or, failing that, a top-level user_metadata. It is
+	// nil when neither is a JSON object.
 	UserMetadata map[string]any
 	// Raw is the body exactly as received.
 	Raw json.RawMessage
@@ -86,5 +139,40 @@ type Data struct {
 }
 
 // ErrorCode is data.error_code, which Gemini may send as a number or a
-// string; it is kept as the text of either.
+// string; it is kept as the text of either ("3", "INVALID_ARGUMENT").
 type ErrorCode string
+
+// UnmarshalJSON accepts a JSON number (kept as written, e.g. "3"), a JSON
+// string, or null (the empty code). Any other JSON value is an error.
+func (c *ErrorCode) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return &errorCodeError{"must be a number or a string"}
+	case string(b) == "null":
+		*c = ""
+		return nil
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return &errorCodeError{"must be a number or a string"}
+		}
+		*c = ErrorCode(s)
+		return nil
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return &errorCodeError{"must be a number or a string"}
+		}
+		*c = ErrorCode(n)
+		return nil
+	}
+	return &errorCodeError{"must be a number or a string"}
+}
+
+// Int returns the code as an integer, and false when it is empty or not an
+// integer (a symbolic code such as "INVALID_ARGUMENT").
+func (c ErrorCode) Int() (int64, bool) {
+	n, err := strconv.ParseInt(string(c), 10, 64)
+	return n, err == nil
+}

@@ -1,0 +1,198 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func newTestBinder(t testing.TB, fill byte) *Binder {
+	t.Helper()
+	b, err := NewBinder(bytes.Repeat([]byte{fill}, MinBinderSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestNewBinderShortSecret(t *testing.T) {
+	for _, n := range []int{0, 16, MinBinderSecret - 1} {
+		if _, err := NewBinder(make([]byte, n)); err == nil {
+			t.Errorf("NewBinder(%d bytes) succeeded", n)
+		}
+	}
+}
+
+func TestBinderCheck(t *testing.T) {
+	b := newTestBinder(t, 1)
+	other := newTestBinder(t, 2)
+	good := b.Token("job-7")
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	raw[len(raw)-1] ^= 1
+	flipped := base64.RawURLEncoding.EncodeToString(raw)
+
+	tests := []struct {
+		name string
+		md   map[string]any
+		ok   bool
+	}{
+		{"minted here", b.Metadata("job-7"), true},
+		{"empty key", b.Metadata(""), true},
+		{"metadata with other entries", map[string]any{"x": 1.0, MetadataKey: "job-7", MetadataToken: good}, true},
+		{"no metadata", nil, false},
+		{"no token", map[string]any{MetadataKey: "job-7"}, false},
+		{"no key", map[string]any{MetadataToken: good}, false},
+		{"token for another key", map[string]any{MetadataKey: "job-8", MetadataToken: good}, false},
+		{"token from another receiver", other.Metadata("job-7"), false},
+		{"token tampered", map[string]any{MetadataKey: "job-7", MetadataToken: flipped}, false},
+		{"token truncated", map[string]any{MetadataKey: "job-7", MetadataToken: good[:20]}, false},
+		{"token not base64url", map[string]any{MetadataKey: "job-7", MetadataToken: "!!!!"}, false},
+		{"token not a string", map[string]any{MetadataKey: "job-7", MetadataToken: 1.0}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := b.Check(context.Background(), &Event{UserMetadata: tt.md})
+			if tt.ok && err != nil {
+				t.Errorf("Check = %v, want nil", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrNotBound) {
+				t.Errorf("Check = %v, want ErrNotBound", err)
+			}
+		})
+	}
+}
+
+func TestBinderTokensDiffer(t *testing.T) {
+	b := newTestBinder(t, 1)
+	if t1, t2 := b.Token("k"), b.Token("k"); t1 == t2 {
+		t.Error("two tokens for one key are equal: the nonce is missing")
+	}
+}
+
+func TestBinderSecretCopied(t *testing.T) {
+	secret := bytes.Repeat([]byte{1}, MinBinderSecret)
+	b, _ := NewBinder(secret)
+	md := b.Metadata("k")
+	secret[0] = 9
+	if err := b.Check(context.Background(), &Event{UserMetadata: md}); err != nil {
+		t.Errorf("Check after the caller changed its secret: %v", err)
+	}
+}
+
+func TestAnyOf(t *testing.T) {
+	ctx := context.Background()
+	pass := func(context.Context, *Event) error { return nil }
+	reject := func(context.Context, *Event) error { return fmt.Errorf("%w: no", ErrNotBound) }
+	down := errors.New("store down")
+	broken := func(context.Context, *Event) error { return down }
+
+	tests := []struct {
+		name   string
+		checks []BindingCheck
+		want   error // nil, ErrNotBound or down
+	}{
+		{"none", nil, ErrNotBound},
+		{"only nil", []BindingCheck{nil}, ErrNotBound},
+		{"one passes", []BindingCheck{reject, pass}, nil},
+		{"pass before broken", []BindingCheck{pass, broken}, nil},
+		{"all reject", []BindingCheck{reject, reject}, ErrNotBound},
+		{"undecided wins over rejection", []BindingCheck{reject, broken}, down},
+		{"broken then pass", []BindingCheck{broken, pass}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := AnyOf(tt.checks...)(ctx, &Event{})
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("AnyOf = %v, want %v", err, tt.want)
+			}
+			if errors.Is(tt.want, down) && errors.Is(err, ErrNotBound) {
+				t.Errorf("undecided check reported as not bound: %v", err)
+			}
+		})
+	}
+}
+
+// TestHandlerReplayedDynamicDelivery: a foreign job's validly signed dynamic
+// delivery, replayed to this receiver, is rejected with binding on and
+// accepted with it off; static deliveries are never checked.
+func TestHandlerReplayedDynamicDelivery(t *testing.T) {
+	mine := newTestBinder(t, 1)
+	theirs := newTestBinder(t, 2)
+
+	body := func(md map[string]any) string {
+		ev := map[string]any{
+			"type": "interaction.completed", "version": "v1", "timestamp": "2026-01-22T12:00:00Z",
+			"data": map[string]any{"id": "interactions/x"},
+		}
+		if md != nil {
+			ev["data"].(map[string]any)["user_metadata"] = md
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name            string
+		body            string
+		dynamic         bool
+		withBinding     int
+		withoutBinding  int
+		checkedIfStatic bool
+	}{
+		{"dynamic, own token", body(mine.Metadata("job-1")), true, 200, 200, false},
+		{"dynamic, foreign job without metadata", body(nil), true, 403, 200, false},
+		{"dynamic, foreign job with its own metadata", body(map[string]any{"customer": "acme"}), true, 403, 200, false},
+		{"dynamic, foreign job with a foreign token", body(theirs.Metadata("job-1")), true, 403, 200, false},
+		{"dynamic, own token copied to another key", body(map[string]any{MetadataKey: "job-2", MetadataToken: mine.Token("job-1")}), true, 403, 200, false},
+		{"static, no metadata", body(nil), false, 200, 200, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, binding := range []bool{true, false} {
+				var opts []Option
+				want := tt.withoutBinding
+				if binding {
+					opts = append(opts, WithBinding(mine.Check))
+					want = tt.withBinding
+				}
+				rec := &recorder{}
+				h := NewHandler(fakeVerifier{}, rec.fn, append(opts, WithLogger(nil))...)
+				r := delivery(fmt.Sprintf("msg_%d", i), tt.body)
+				if tt.dynamic {
+					r = dynamicDelivery(fmt.Sprintf("msg_%d", i), tt.body)
+				}
+				w := serve(h, r)
+				if w.Code != want {
+					t.Errorf("binding %v: status %d, want %d", binding, w.Code, want)
+				}
+				if calls := rec.calls(); (want == 200) != (calls == 1) {
+					t.Errorf("binding %v: HandlerFunc called %d times", binding, calls)
+				}
+			}
+		})
+	}
+}
+
+// TestHandlerRejectedBindingNotRemembered: a rejected replay must not mark
+// the webhook-id as processed, or an attacker could pre-empt a genuine
+// delivery by replaying one with a guessed id.
+func TestHandlerRejectedBindingNotRemembered(t *testing.T) {
+	b := newTestBinder(t, 1)
+	rec := &recorder{}
+	h := NewHandler(fakeVerifier{}, rec.fn, WithBinding(b.Check), WithLogger(nil))
+	foreign := `{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x"}}`
+	if w := serve(h, dynamicDelivery("msg_1", foreign)); w.Code != 403 {
+		t.Fatalf("foreign: %d", w.Code)
+	}
+	md, _ := json.Marshal(b.Metadata("k"))
+	own := `{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x","user_metadata":` + string(md) + `}}`
+	if w := serve(h, dynamicDelivery("msg_1", own)); w.Code != 200 || w.Body.String() != "ok\n" {
+		t.Fatalf("own after foreign: %d %q", w.Code, w.Body.String())
+	}
+}

@@ -1,0 +1,102 @@
+// Package webhook receives Gemini API webhook deliveries: typed events
+// (Parse, Event) and an http.Handler (NewHandler) that answers every
+// delivery with the status Gemini's retry logic needs, processes each event
+// once, and refuses deliveries meant for someone else.
+//
+// # Receiving
+//
+//	v, err := verify.New(verify.Config{Secrets: []string{os.Getenv("GEMINI_WEBHOOK_SECRET")}})
+//	...
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
+//		return queue.Put(ctx, ev) // hand off and return
+//	}))
+//
+// For each request the Handler checks the method and the body size,
+// authenticates the delivery (a Verifier, normally *verify.Verifier),
+// parses it, applies the receiver binding (WithBinding), skips a webhook-id
+// already processed (a Deduplicator), and calls the HandlerFunc. It ignores
+// the URL path, so it works on http.ServeMux, under http.StripPrefix and in
+// any router that takes an http.Handler.
+//
+// # Status codes
+//
+// Gemini treats 2xx as delivered and retries anything else for 24 hours,
+// and it switches off an endpoint that keeps failing. So the Handler
+// answers 4xx only for requests that can never succeed, 5xx when a retry
+// may, and 2xx for everything that is genuine and handled, including event
+// types this package does not know. Successes are 200 with a short text
+// body ("ok" or "duplicate"), which is friendlier to logs than 204. Error
+// bodies are generic; the reason goes to the logger (WithLogger), never a
+// signature or secret.
+//
+//	condition                                              status
+//	-----------------------------------------------------  ------------------------------
+//	method other than POST                                 405, Allow: POST
+//	body larger than the cap (WithMaxBodyBytes, 1 MiB)     413
+//	body unreadable (client went away mid-body)            400
+//	signature, timestamp or headers fail verification      401 "invalid signature"
+//	body authentic but not a valid event (Parse error)     400 naming the bad field
+//	dynamic delivery failing the binding (ErrNotBound)     403
+//	binding check could not decide (any other error)       500
+//	webhook-id already processed                           200 "duplicate", fn not called
+//	copy of a webhook-id being processed right now         waits, then as the first ended:
+//	                                                       200 "duplicate" if it succeeded,
+//	                                                       else runs fn; 503 if out of budget
+//	deduplicator failed                                    500
+//	fn returned an error                                   500
+//	fn returned an error after its budget (ctx deadline)   503
+//	fn panicked (recovered, logged with its stack)         500
+//	fn returned nil, whatever the type, known or not       200 "ok"
+//
+// Here fn is the HandlerFunc. Nothing is answered 2xx before fn returned
+// nil, and nothing 4xx that a retry could fix.
+//
+// A webhook-id counts as processed only once the HandlerFunc returned nil,
+// so a delivery answered 500 or 503 is processed again when Gemini retries.
+// Two copies of one webhook-id arriving together run the HandlerFunc once:
+// the second waits (within the time budget) for the first, then answers 200
+// if it succeeded or runs the HandlerFunc itself if it failed. The default
+// MemoryDeduplicator does this within one process; share a Deduplicator to
+// get it across replicas.
+//
+// # Slow work
+//
+// Gemini expects the answer within a few seconds. The HandlerFunc gets a
+// time budget (WithTimeout; DefaultTimeout is 3 s) as its ctx's deadline,
+// runs on the request's goroutine like any net/http handler, and must
+// honour ctx; an error after the deadline is answered 503, and Gemini
+// retries. Do not do the work in the HandlerFunc: record the event (a
+// buffered channel, a queue, a database row, dispatch.Dispatcher.Deliver)
+// and return; process it elsewhere. Events are thin anyway: fetch results
+// with the genai client from the ids they carry. For a hard limit on the
+// answer even when the HandlerFunc ignores ctx, wrap the Handler in
+// http.TimeoutHandler. Give the http.Server a ReadHeaderTimeout,
+// ReadTimeout, WriteTimeout (longer than the budget) and IdleTimeout, as
+// in the example of NewHandler.
+//
+// # The replay hole and receiver binding
+//
+// A static webhook is signed with a secret of your own webhook: a valid
+// signature proves the delivery is for you. A dynamic webhook (a
+// webhook_config on one job) is signed with Google's global keys: a valid
+// signature proves Google sent the delivery to someone, not to you. Any
+// Gemini customer can create a job pointing at their own server, receive
+// its validly signed deliveries, and replay them to your endpoint within
+// the 5-minute timestamp tolerance: a fake "completed" for an id of their
+// choosing, or a flood of events your code did not ask for.
+//
+// The defence is to bind each job to the receiver. A Binder, holding a
+// secret only you know, mints a token for the job's user_metadata
+// (Binder.Metadata) when you create the job; Gemini echoes user_metadata on
+// every event of that job; WithBinding(binder.Check) then rejects (403) any
+// dynamic delivery whose user_metadata lacks a token minted by you. The
+// check is stateless: no per-job storage. Static deliveries are not
+// checked.
+//
+// Batches need another check: the live API has rejected user_metadata on
+// batch jobs, so their events may carry no token. Bind them by "a job this
+// receiver created" instead (a BindingCheck that looks the job id up in
+// your own records) and combine the two with AnyOf. Without binding,
+// treat a dynamic event as a hint to re-read the job with your own
+// credentials, never as the result itself.
+package webhook

@@ -1,0 +1,298 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// ErrMalformedEvent is wrapped by every error Parse returns: the body is not
+// a well-formed Gemini event envelope.
+var ErrMalformedEvent = errors.New("webhook: malformed event")
+
+// ParseError says which field of an event body is wrong, and why. It wraps
+// ErrMalformedEvent. Field is a JSON path ("timestamp", "data.id"), empty
+// when the body as a whole is wrong (not JSON, not an object). Reason never
+// quotes the body.
+type ParseError struct {
+	Field  string
+	Reason string
+}
+
+// Error returns "webhook: malformed event: <field>: <reason>".
+func (e *ParseError) Error() string {
+	if e.Field == "" {
+		return ErrMalformedEvent.Error() + ": " + e.Reason
+	}
+	return ErrMalformedEvent.Error() + ": " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrMalformedEvent.
+func (e *ParseError) Unwrap() error { return ErrMalformedEvent }
+
+// envelope is the wire shape Parse decodes and validates. Timestamp stays a
+// string so that a bad value is a validation error on "timestamp" rather
+// than an opaque decoding error; data stays raw so that an unknown type may
+// carry any data at all.
+type envelope struct {
+	Type         string          `json:"type" validate:"required"`
+	Version      string          `json:"version"`
+	Timestamp    string          `json:"timestamp" validate:"required,rfc3339"`
+	Data         json.RawMessage `json:"data"`
+	UserMetadata json.RawMessage `json:"user_metadata"`
+
+	data    Data            // decoded from Data
+	dataErr *ParseError     // why Data did not decode, if it did not
+	dataRaw json.RawMessage // data.user_metadata, if present
+}
+
+// wireData is Data plus the one nested field Parse looks for. It repeats
+// Data's fields rather than embedding Data, so that decoding errors name
+// "id", not "Data.id".
+type wireData struct {
+	ID            string          `json:"id"`
+	OutputFileURI string          `json:"output_file_uri"`
+	FileName      string          `json:"file_name"`
+	VideoURI      string          `json:"video_uri"`
+	ErrorCode     ErrorCode       `json:"error_code"`
+	ErrorMessage  string          `json:"error_message"`
+	UserMetadata  json.RawMessage `json:"user_metadata"`
+}
+
+// validate is created once: validator.Validate caches struct metadata and is
+// safe for concurrent use.
+var validate = newValidator()
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	if err := v.RegisterValidation("rfc3339", func(fl validator.FieldLevel) bool {
+		_, err := time.Parse(time.RFC3339Nano, fl.Field().String())
+		return err == nil
+	}); err != nil {
+		panic(err) // a constant tag and function: cannot fail
+	}
+	v.RegisterStructValidation(validateEnvelope, envelope{})
+	return v
+}
+
+// validateEnvelope requires, for the types this package knows, a data object
+// of the documented shape with an id. Unknown types are held to nothing.
+func validateEnvelope(sl validator.StructLevel) {
+	e := sl.Current().Interface().(envelope)
+	if !EventType(e.Type).Known() {
+		return
+	}
+	switch {
+	case e.dataErr != nil:
+		sl.ReportError(e.Data, e.dataErr.Field, e.dataErr.Field, "data", e.dataErr.Reason)
+	case e.data.ID == "":
+		sl.ReportError(e.data.ID, "data.id", "ID", "required", "")
+	}
+}
+
+// Parse decodes and validates an event body. It never panics, whatever the
+// bytes. The result's Raw is a copy of body; WebhookID and Auth are left
+// for the caller (Handler sets them from the verified headers).
+//
+// Parse returns a *ParseError wrapping ErrMalformedEvent if body is not a
+// JSON object, if "type" is missing or empty, if "timestamp" is missing or
+// not RFC 3339, or if, for a known type, "data" is not an object of the
+// documented shape or lacks "id". It accepts, and keeps in Raw, unknown
+// types, unknown fields and any "version".
+func Parse(body []byte) (*Event, error) {
+	return parse(bytes.Clone(body))
+}
+
+// parse is Parse without the copy: the Event keeps body as its Raw.
+func parse(body []byte) (*Event, error) {
+	var (
+		e  envelope
+		md map[string]any
+	)
+	if f, ok := decodeFast(body); ok {
+		e = envelope{Type: f.Type, Version: f.Version, Timestamp: f.Timestamp}
+		md = f.UserMetadata
+		if f.Data != nil {
+			e.data = f.Data.Data
+			if f.Data.UserMetadata != nil {
+				md = f.Data.UserMetadata
+			}
+		}
+	} else {
+		if err := json.Unmarshal(body, &e); err != nil {
+			return nil, decodeError(err, "")
+		}
+		e.decodeData()
+		md = decodeObject(e.dataRaw)
+		if md == nil {
+			md = decodeObject(e.UserMetadata)
+		}
+	}
+	if err := validate.Struct(e); err != nil {
+		return nil, validationError(err)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
+	if err != nil { // unreachable after validation; kept so Parse cannot lie
+		return nil, &ParseError{Field: "timestamp", Reason: "must be an RFC 3339 date-time"}
+	}
+	ev := &Event{
+		Type:      EventType(e.Type),
+		Version:   e.Version,
+		Timestamp: ts,
+		Data:      e.data,
+		Raw:       body,
+		// A JSON object decodes to a non-nil map, so nil means absent.
+		UserMetadata: md,
+	}
+	return ev, nil
+}
+
+// fastEnvelope decodes a well-formed event in one pass. Anything it cannot
+// take (data or user_metadata of another shape, a wrong type anywhere) sends
+// Parse to the field-by-field path, which is tolerant where it must be and
+// says what is wrong.
+type fastEnvelope struct {
+	Type         string         `json:"type"`
+	Version      string         `json:"version"`
+	Timestamp    string         `json:"timestamp"`
+	Data         *fastData      `json:"data"`
+	UserMetadata map[string]any `json:"user_metadata"`
+}
+
+type fastData struct {
+	Data
+	UserMetadata map[string]any `json:"user_metadata"`
+}
+
+func decodeFast(body []byte) (fastEnvelope, bool) {
+	var f fastEnvelope
+	if json.Unmarshal(body, &f) != nil {
+		return fastEnvelope{}, false
+	}
+	return f, true
+}
+
+func (e *envelope) decodeData() {
+	raw := bytes.TrimSpace(e.Data)
+	if len(raw) == 0 || string(raw) == "null" {
+		return // validateEnvelope reports the missing id of a known type
+	}
+	if raw[0] != '{' {
+		e.dataErr = &ParseError{Field: "data", Reason: "must be a JSON object"}
+		return
+	}
+	var d wireData
+	if err := json.Unmarshal(raw, &d); err != nil {
+		e.dataErr = decodeError(err, "data")
+		e.data = Data{} // partially decoded: do not trust it
+		return
+	}
+	e.data = Data{
+		ID:            d.ID,
+		OutputFileURI: d.OutputFileURI,
+		FileName:      d.FileName,
+		VideoURI:      d.VideoURI,
+		ErrorCode:     d.ErrorCode,
+		ErrorMessage:  d.ErrorMessage,
+	}
+	e.dataRaw = d.UserMetadata
+}
+
+// decodeObject returns raw decoded as a JSON object, or nil when raw is
+// absent, null, or not an object: user_metadata is optional and where it
+// sits is unverified, so a strange one is ignored rather than rejected.
+func decodeObject(raw json.RawMessage) map[string]any {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// errorCodeError is returned by ErrorCode.UnmarshalJSON, which
+// encoding/json passes on without a field path.
+type errorCodeError struct{ reason string }
+
+func (e *errorCodeError) Error() string { return "webhook: error_code: " + e.reason }
+
+func decodeError(err error, prefix string) *ParseError {
+	join := func(field string) string {
+		switch {
+		case prefix == "":
+			return field
+		case field == "":
+			return prefix
+		}
+		return prefix + "." + field
+	}
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		ec  *errorCodeError
+	)
+	switch {
+	case errors.As(err, &ec):
+		return &ParseError{Field: join("error_code"), Reason: ec.reason}
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return &ParseError{Field: prefix, Reason: "must be a JSON object"}
+		}
+		return &ParseError{Field: join(typ.Field), Reason: "must be a JSON " + jsonKind(typ.Type)}
+	case errors.As(err, &syn):
+		return &ParseError{Field: prefix, Reason: fmt.Sprintf("invalid JSON at offset %d", syn.Offset)}
+	}
+	return &ParseError{Field: prefix, Reason: "invalid JSON"}
+}
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "value of another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "value" // json.RawMessage
+		}
+		return "array"
+	}
+	return "value of another type"
+}
+
+func validationError(err error) *ParseError {
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) || len(verrs) == 0 {
+		return &ParseError{Reason: "invalid"}
+	}
+	fe := verrs[0]
+	field := fe.Field()
+	switch fe.Tag() {
+	case "required":
+		return &ParseError{Field: field, Reason: "required"}
+	case "rfc3339":
+		return &ParseError{Field: field, Reason: "must be an RFC 3339 date-time"}
+	case "data":
+		return &ParseError{Field: field, Reason: fe.Param()}
+	}
+	return &ParseError{Field: field, Reason: "invalid (" + fe.Tag() + ")"}
+}

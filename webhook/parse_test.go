@@ -1,0 +1,202 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestParse(t *testing.T) {
+	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		body string
+		want *Event
+	}{
+		{
+			name: "batch succeeded",
+			body: `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123","output_file_uri":"gs://bucket/results.jsonl"}}`,
+			want: &Event{Type: BatchSucceeded, Version: "v1", Timestamp: ts,
+				Data: Data{ID: "batches/abc123", OutputFileURI: "gs://bucket/results.jsonl"}},
+		},
+		{
+			name: "batch failed, numeric error code",
+			body: `{"type":"batch.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/x","error_code":3,"error_message":"bad input"}}`,
+			want: &Event{Type: BatchFailed, Version: "v1", Timestamp: ts,
+				Data: Data{ID: "batches/x", ErrorCode: "3", ErrorMessage: "bad input"}},
+		},
+		{
+			name: "interaction failed, string error code",
+			body: `{"type":"interaction.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"abc","error_code":"INTERNAL"}}`,
+			want: &Event{Type: InteractionFailed, Version: "v1", Timestamp: ts,
+				Data: Data{ID: "abc", ErrorCode: "INTERNAL"}},
+		},
+		{
+			name: "null error code",
+			body: `{"type":"interaction.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"abc","error_code":null}}`,
+			want: &Event{Type: InteractionFailed, Version: "v1", Timestamp: ts, Data: Data{ID: "abc"}},
+		},
+		{
+			name: "video with all three fields",
+			body: `{"type":"video.generated","version":"v1","timestamp":"2026-01-22T12:00:00.5+02:00","data":{"id":"models/veo/operations/o1","output_file_uri":"gs://b/v.mp4","file_name":"files/v","video_uri":"https://x/v.mp4"}}`,
+			want: &Event{Type: VideoGenerated, Version: "v1", Timestamp: time.Date(2026, 1, 22, 10, 0, 0, 5e8, time.UTC),
+				Data: Data{ID: "models/veo/operations/o1", OutputFileURI: "gs://b/v.mp4", FileName: "files/v", VideoURI: "https://x/v.mp4"}},
+		},
+		{
+			name: "unknown type, unknown fields, other version, no data",
+			body: `{"type":"webhook.ping","version":"v2","timestamp":"2026-01-22T12:00:00Z","extra":{"a":[1,2]}}`,
+			want: &Event{Type: "webhook.ping", Version: "v2", Timestamp: ts},
+		},
+		{
+			name: "unknown type with data of another shape",
+			body: `{"type":"batch.completed","timestamp":"2026-01-22T12:00:00Z","data":"whatever"}`,
+			want: &Event{Type: "batch.completed", Timestamp: ts},
+		},
+		{
+			name: "user_metadata inside data wins",
+			body: `{"type":"interaction.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":"top"},"data":{"id":"i1","user_metadata":{"k":"data","n":2}}}`,
+			want: &Event{Type: InteractionCompleted, Version: "v1", Timestamp: ts, Data: Data{ID: "i1"},
+				UserMetadata: map[string]any{"k": "data", "n": 2.0}},
+		},
+		{
+			name: "top-level user_metadata",
+			body: `{"type":"interaction.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":"top"},"data":{"id":"i1"}}`,
+			want: &Event{Type: InteractionCompleted, Version: "v1", Timestamp: ts, Data: Data{ID: "i1"},
+				UserMetadata: map[string]any{"k": "top"}},
+		},
+		{
+			name: "user_metadata not an object is ignored",
+			body: `{"type":"interaction.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","user_metadata":[1],"data":{"id":"i1","user_metadata":"x"}}`,
+			want: &Event{Type: InteractionCompleted, Version: "v1", Timestamp: ts, Data: Data{ID: "i1"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(tt.body)
+			got, err := Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !bytes.Equal(got.Raw, body) {
+				t.Errorf("Raw = %s, want the body", got.Raw)
+			}
+			tt.want.Raw = body
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseRawIsACopy(t *testing.T) {
+	body := []byte(`{"type":"x","timestamp":"2026-01-22T12:00:00Z"}`)
+	ev, err := Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body[2] = 'X'
+	if ev.Raw[2] != 't' {
+		t.Error("Raw aliases the caller's buffer")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want ParseError
+	}{
+		{"empty", ``, ParseError{Reason: "invalid JSON at offset 0"}},
+		{"not JSON", `nope`, ParseError{Reason: "invalid JSON at offset 2"}},
+		{"array", `[1]`, ParseError{Reason: "must be a JSON object"}},
+		{"string", `"x"`, ParseError{Reason: "must be a JSON object"}},
+		{"trailing garbage", `{"type":"x","timestamp":"2026-01-22T12:00:00Z"} x`, ParseError{Reason: "invalid JSON at offset 49"}},
+		{"no type", `{"timestamp":"2026-01-22T12:00:00Z","data":{"id":"x"}}`, ParseError{Field: "type", Reason: "required"}},
+		{"empty type", `{"type":"","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x"}}`, ParseError{Field: "type", Reason: "required"}},
+		{"numeric type", `{"type":1,"timestamp":"2026-01-22T12:00:00Z"}`, ParseError{Field: "type", Reason: "must be a JSON string"}},
+		{"no timestamp", `{"type":"batch.succeeded","data":{"id":"x"}}`, ParseError{Field: "timestamp", Reason: "required"}},
+		{"numeric timestamp", `{"type":"batch.succeeded","timestamp":1769083200,"data":{"id":"x"}}`, ParseError{Field: "timestamp", Reason: "must be a JSON string"}},
+		{"timestamp not RFC 3339", `{"type":"batch.succeeded","timestamp":"2026-01-22 12:00:00","data":{"id":"x"}}`, ParseError{Field: "timestamp", Reason: "must be an RFC 3339 date-time"}},
+		{"timestamp without zone", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00","data":{"id":"x"}}`, ParseError{Field: "timestamp", Reason: "must be an RFC 3339 date-time"}},
+		{"known type without data", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z"}`, ParseError{Field: "data.id", Reason: "required"}},
+		{"known type, null data", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":null}`, ParseError{Field: "data.id", Reason: "required"}},
+		{"known type without id", `{"type":"video.generated","timestamp":"2026-01-22T12:00:00Z","data":{"file_name":"f"}}`, ParseError{Field: "data.id", Reason: "required"}},
+		{"known type, data not an object", `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":[1]}`, ParseError{Field: "data", Reason: "must be a JSON object"}},
+		{"numeric id", `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":7}}`, ParseError{Field: "data.id", Reason: "must be a JSON string"}},
+		{"boolean error code", `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b","error_code":true}}`, ParseError{Field: "data.error_code", Reason: "must be a number or a string"}},
+		{"object version", `{"type":"x","version":{},"timestamp":"2026-01-22T12:00:00Z"}`, ParseError{Field: "version", Reason: "must be a JSON string"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Parse([]byte(tt.body))
+			if err == nil {
+				t.Fatalf("Parse = %+v, want an error", ev)
+			}
+			if !errors.Is(err, ErrMalformedEvent) {
+				t.Errorf("error %v does not wrap ErrMalformedEvent", err)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %T is not a *ParseError", err)
+			}
+			if diff := cmp.Diff(tt.want, *pe); diff != "" {
+				t.Errorf("ParseError mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseErrorMessage(t *testing.T) {
+	for _, tt := range []struct {
+		err  ParseError
+		want string
+	}{
+		{ParseError{Field: "data.id", Reason: "required"}, "webhook: malformed event: data.id: required"},
+		{ParseError{Reason: "must be a JSON object"}, "webhook: malformed event: must be a JSON object"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123","output_file_uri":"gs://bucket/results.jsonl"}}`,
+		`{"type":"batch.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/x","error_code":3,"error_message":"m"}}`,
+		`{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00.123+01:00","data":{"id":"i","user_metadata":{"genaihook_key":"k","genaihook_token":"t"}}}`,
+		`{"type":"video.generated","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"a":[{"b":null}]},"data":{"id":"v","error_code":"X"}}`,
+		`{"type":"x","timestamp":"2026-01-22T12:00:00Z","data":"y"}`,
+		`{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b","error_code":-1e400}}`,
+		`[]`, `null`, ``, `{"type":`, `{"timestamp":"0000-00-00T00:00:00Z"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := Parse(body)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedEvent) {
+				t.Fatalf("error %v (%T) is not a *ParseError wrapping ErrMalformedEvent", err, err)
+			}
+			if ev != nil {
+				t.Fatal("Parse returned both an event and an error")
+			}
+			return
+		}
+		if !bytes.Equal(ev.Raw, body) {
+			t.Fatal("Raw differs from the body")
+		}
+		if ev.Type == "" || !json.Valid(body) {
+			t.Fatalf("accepted a body without a type, or not JSON: %q", body)
+		}
+		if ev.Type.Known() && ev.Data.ID == "" {
+			t.Fatalf("accepted a known type without data.id: %q", body)
+		}
+	})
+}
