@@ -1,0 +1,118 @@
+package webhooktest_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"google.golang.org/genai"
+	ia "google.golang.org/genai/interactions/models/interactions"
+	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/models/webhooks"
+
+	"github.com/genaihook/genaihook/verify"
+	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
+)
+
+// An integration test of an app: the real genai client creates a batch on
+// the fake Gemini with a dynamic webhook pointing at the app's endpoint;
+// the test finishes the batch, the app receives the verified event and
+// reads the batch's state back.
+func ExampleServer() {
+	srv := webhooktest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+
+	// The app's endpoint verifies dynamic deliveries with the keys the
+	// fake publishes, as it would with verify.GeminiJWKSURL in production.
+	v, err := verify.New(verify.Config{JWKSURL: srv.JWKSURL()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	events := make(chan *webhook.Event, 1)
+	app := httptest.NewServer(webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
+		events <- ev
+		return nil
+	}))
+	defer app.Close()
+
+	client := srv.Client(ctx)
+	job, err := client.Batches.Create(ctx, "gemini-2.5-flash",
+		&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Hello")}}},
+		&genai.CreateBatchJobConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{app.URL}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("created:", job.State)
+
+	if err := srv.Finish(job.Name, webhooktest.Succeed); err != nil {
+		log.Fatal(err)
+	}
+	ev := <-events
+	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme)
+
+	got, err := client.Batches.Get(ctx, ev.Data.ID, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("state:", got.State)
+	// Output:
+	// created: JOB_STATE_PENDING
+	// received: batch.succeeded via v1a
+	// state: JOB_STATE_SUCCEEDED
+}
+
+// A static webhook, registered through the Webhooks API, receives the
+// events of jobs that carry no webhook_config; here a background
+// interaction that AutoFinish completes on its own.
+func ExampleServer_staticWebhook() {
+	srv := webhooktest.NewUnstartedServer()
+	srv.AutoFinish = 10 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	ctx := context.Background()
+	client := srv.Client(ctx)
+
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	defer app.Close()
+
+	res, err := client.Webhooks.Create(ctx, operations.CreateWebhookRequest{Body: webhooks.WebhookInput{
+		URI:              app.URL + "/gemini/webhook",
+		SubscribedEvents: []webhooks.WebhookSubscribedEvent{webhooks.WebhookSubscribedEventInteractionCompleted},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The secret is shown once, at creation: the app keeps it.
+	v, err := verify.New(verify.Config{Secrets: []string{*res.Webhook.NewSigningSecret}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	events := make(chan *webhook.Event, 1)
+	mux.Handle("/gemini/webhook", webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
+		events <- ev
+		return nil
+	}))
+
+	in := ia.NewInteractionsInput("Summarise the news")
+	created, err := client.Interactions.Create(ctx, operations.CreateInteractionRequest{
+		Body: operations.NewCreateInteractionRequestBody(ia.CreateModelInteraction{
+			Model: "gemini-2.5-flash", Input: &in, Background: genai.Ptr(true),
+		}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("created:", created.Interaction.Status)
+
+	ev := <-events
+	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme, ev.Data.ID == *created.Interaction.ID)
+	// Output:
+	// created: in_progress
+	// received: interaction.completed via v1 true
+}
