@@ -1,0 +1,458 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/genaihook/genaihook/webhook"
+)
+
+func event(t webhook.EventType, id string, ts time.Time) *webhook.Event {
+	return &webhook.Event{Type: t, Version: "v1", Timestamp: ts, Data: webhook.Data{ID: id}}
+}
+
+var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// assertIdle checks that d holds nothing for waits any more.
+func assertIdle(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.waiters) != 0 || len(d.heap) != 0 || d.pending != 0 {
+		t.Fatalf("dispatcher not idle: %d keys, %d scheduled, %d pending", len(d.waiters), len(d.heap), d.pending)
+	}
+}
+
+func TestIDForms(t *testing.T) {
+	tests := []struct {
+		name, wait, data string
+		match            bool
+	}{
+		{"batch full/full", "batches/abc123", "batches/abc123", true},
+		{"batch full/short", "batches/abc123", "abc123", true},
+		{"batch short/full", "abc123", "batches/abc123", true},
+		{"video full/full", "models/veo-3.0-generate-001/operations/op1", "models/veo-3.0-generate-001/operations/op1", true},
+		{"video full/operations", "models/veo-3.0-generate-001/operations/op1", "operations/op1", true},
+		{"video full/short", "models/veo-3.0-generate-001/operations/op1", "op1", true},
+		{"interaction bare", "v1_int123", "v1_int123", true},
+		{"interaction prefixed event", "v1_int123", "interactions/v1_int123", true},
+		{"trailing slash", "batches/abc123/", "abc123", true},
+		{"other batch", "batches/abc123", "batches/abc124", false},
+		{"prefix of id", "batches/abc123", "abc12", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := New()
+			defer d.Close()
+			f := d.Watch(tt.wait)
+			if err := d.Deliver(context.Background(), event(webhook.BatchSucceeded, tt.data, t0)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-f.Done():
+				if !tt.match {
+					t.Fatalf("Watch(%q) resolved by data.id %q", tt.wait, tt.data)
+				}
+				ev, err := f.Result()
+				if err != nil || ev.Data.ID != tt.data {
+					t.Fatalf("Result() = %v, %v", ev, err)
+				}
+			default:
+				if tt.match {
+					t.Fatalf("Watch(%q) not resolved by data.id %q", tt.wait, tt.data)
+				}
+				f.Stop()
+			}
+			assertIdle(t, d)
+		})
+	}
+}
+
+func TestFamilyOf(t *testing.T) {
+	got := map[string]webhook.Family{}
+	for _, id := range []string{"batches/a", "models/veo/operations/o", "operations/o", "v1_int", "files/x", ""} {
+		got[id] = familyOf(id)
+	}
+	want := map[string]webhook.Family{
+		"batches/a": webhook.FamilyBatch, "models/veo/operations/o": webhook.FamilyVideo,
+		"operations/o": webhook.FamilyVideo, "v1_int": webhook.FamilyInteraction,
+		"files/x": webhook.FamilyUnknown, "": webhook.FamilyUnknown,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("familyOf (-want +got):\n%s", diff)
+	}
+}
+
+func TestEarlyEventResolvesLaterWaits(t *testing.T) {
+	d := New()
+	defer d.Close()
+	ctx := context.Background()
+	if err := d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/b1", t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // a terminal event is not consumed: every wait sees it
+		ev, err := d.Wait(ctx, "batches/b1")
+		if err != nil || ev.Type != webhook.BatchSucceeded {
+			t.Fatalf("Wait #%d = %v, %v", i, ev, err)
+		}
+	}
+	assertIdle(t, d)
+	if s := d.Stats(); s.Deliveries != 1 || s.Resolved != 3 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+func TestSeveralWaitersAllResolve(t *testing.T) {
+	d := New()
+	defer d.Close()
+	var fs []*Future
+	for range 5 {
+		fs = append(fs, d.Watch("models/veo/operations/op1"))
+	}
+	fs[2].Stop() // a stopped one in the middle does not break the list
+	if err := d.Deliver(context.Background(), event(webhook.VideoGenerated, "op1", t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range fs {
+		ev, err := f.Result()
+		if i == 2 {
+			if !errors.Is(err, ErrStopped) {
+				t.Errorf("stopped future: %v, %v", ev, err)
+			}
+			continue
+		}
+		if err != nil || ev.Type != webhook.VideoGenerated {
+			t.Errorf("future %d: %v, %v", i, ev, err)
+		}
+	}
+	assertIdle(t, d)
+}
+
+func TestDuplicatesAndUnknownTypes(t *testing.T) {
+	d := New()
+	defer d.Close()
+	ctx := context.Background()
+	ev := event(webhook.InteractionCompleted, "i1", t0)
+	for range 3 {
+		if err := d.Deliver(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Deliver(ctx, event("interaction.progress", "i2", t0)); err != nil {
+		t.Fatal(err)
+	}
+	f := d.Watch("i2")
+	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+		t.Fatalf("unknown type resolved a wait: %v", err)
+	}
+	f.Stop()
+	if got, err := d.Wait(ctx, "i1"); err != nil || got != ev {
+		t.Fatalf("Wait = %v, %v", got, err)
+	}
+	if s := d.Stats(); s.Deliveries != 4 || s.Ignored != 1 {
+		t.Errorf("Stats = %+v", s)
+	}
+	if err := d.Deliver(ctx, nil); err == nil {
+		t.Error("Deliver(nil) succeeded")
+	}
+}
+
+func TestRequiresActionRewait(t *testing.T) {
+	ctx := context.Background()
+	ra1 := event(webhook.InteractionRequiresAction, "int1", t0)
+	ra1.WebhookID = "msg_1"
+	ra2 := event(webhook.InteractionRequiresAction, "int1", t0.Add(time.Minute))
+	ra2.WebhookID = "msg_2"
+	done := event(webhook.InteractionCompleted, "int1", t0.Add(time.Minute)) // same second as ra2
+
+	t.Run("event before wait", func(t *testing.T) {
+		d := New()
+		defer d.Close()
+		d.Deliver(ctx, ra1)
+		if ev, err := d.Wait(ctx, "int1"); err != nil || ev != ra1 {
+			t.Fatalf("first Wait = %v, %v", ev, err)
+		}
+		f := d.Watch("int1")
+		d.Deliver(ctx, ra1) // a redelivery of the consumed event
+		polled := *ra1
+		polled.WebhookID, polled.Polled = "", true
+		d.Deliver(ctx, &polled) // a poll that sees the same pause
+		if _, err := f.Result(); !errors.Is(err, ErrPending) {
+			t.Fatalf("second wait resolved by the stale event: %v", err)
+		}
+		d.Deliver(ctx, ra2)
+		if ev, _ := f.Result(); ev != ra2 {
+			t.Fatalf("second wait = %v, want the next requires_action", ev)
+		}
+		d.Deliver(ctx, done)
+		if ev, err := d.Wait(ctx, "int1"); err != nil || ev != done {
+			t.Fatalf("third Wait = %v, %v", ev, err)
+		}
+		// completed is terminal: later waits keep seeing it.
+		if ev, err := d.Wait(ctx, "int1"); err != nil || ev != done {
+			t.Fatalf("fourth Wait = %v, %v", ev, err)
+		}
+		assertIdle(t, d)
+	})
+	t.Run("waiters before event", func(t *testing.T) {
+		d := New()
+		defer d.Close()
+		a, b := d.Watch("int1"), d.Watch("int1")
+		d.Deliver(ctx, ra1)
+		for _, f := range []*Future{a, b} {
+			if ev, _ := f.Result(); ev != ra1 {
+				t.Fatalf("waiter got %v", ev)
+			}
+		}
+		c := d.Watch("int1")
+		if _, err := c.Result(); !errors.Is(err, ErrPending) {
+			t.Fatalf("a wait after the resolved requires_action got it again: %v", err)
+		}
+		d.Deliver(ctx, done)
+		if ev, _ := c.Result(); ev != done {
+			t.Fatalf("got %v, want completed", ev)
+		}
+	})
+	t.Run("stale requires_action after completed", func(t *testing.T) {
+		d := New()
+		defer d.Close()
+		d.Deliver(ctx, done)
+		d.Deliver(ctx, ra1) // out of order: older
+		if ev, _ := d.Wait(ctx, "int1"); ev != done {
+			t.Fatalf("got %v, want completed", ev)
+		}
+	})
+}
+
+func TestCancelFreesState(t *testing.T) {
+	p := PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })
+	d := New(WithPoller(p))
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 3)
+	for _, id := range []string{"batches/x", "batches/x", "v1_int"} {
+		f := d.Watch(id)
+		go func() {
+			_, err := d.wait(ctx, f)
+			errc <- err
+		}()
+	}
+	cancel()
+	for range 3 {
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait = %v, want context.Canceled", err)
+		}
+	}
+	assertIdle(t, d)
+	if s := d.Stats(); s.Pending != 0 {
+		t.Errorf("Pending = %d", s.Pending)
+	}
+	if _, err := d.Wait(ctx, "batches/x"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with done ctx = %v", err)
+	}
+	assertIdle(t, d)
+}
+
+func TestCloseEndsWaits(t *testing.T) {
+	d := New(WithPoller(PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
+	errc := make(chan error)
+	for _, id := range []string{"batches/a", "batches/a", "op/operations/b"} {
+		f := d.Watch(id) // registered before the goroutine starts
+		go func() {
+			_, err := d.wait(context.Background(), f)
+			errc <- err
+		}()
+	}
+	f := d.WatchKey("k1")
+	if p := d.Stats().Pending; p != 4 {
+		t.Fatalf("Pending = %d, want 4", p)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-errc; !errors.Is(err, ErrClosed) {
+			t.Fatalf("Wait = %v, want ErrClosed", err)
+		}
+	}
+	if _, err := f.Result(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Future = %v", err)
+	}
+	if _, err := d.Wait(context.Background(), "batches/a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait after Close = %v", err)
+	}
+	if err := d.Deliver(context.Background(), event(webhook.BatchSucceeded, "a", t0)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Deliver after Close = %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	assertIdle(t, d)
+}
+
+func TestInvalidIDs(t *testing.T) {
+	d := New()
+	defer d.Close()
+	for _, f := range []*Future{d.Watch(""), d.Watch("/"), d.WatchKey("")} {
+		if _, err := f.Result(); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("Result = %v", err)
+		}
+		if f.Stop() {
+			t.Error("Stop on a resolved future reported true")
+		}
+	}
+	if err := d.Track(context.Background(), "", ""); !errors.Is(err, ErrInvalidID) {
+		t.Errorf("Track = %v", err)
+	}
+}
+
+func TestCorrelationKey(t *testing.T) {
+	ctx := context.Background()
+	d := New()
+	defer d.Close()
+	cfg := d.VideoWebhookConfig("https://me/hook", map[string]any{"job": "j-42"})
+	key := KeyOf(cfg.UserMetadata)
+	if key == "" || cfg.UserMetadata["job"] != "j-42" {
+		t.Fatalf("metadata = %v", cfg.UserMetadata)
+	}
+	if err := d.Track(ctx, "models/veo/operations/op9", key); err != nil {
+		t.Fatal(err)
+	}
+	byID, byKey := d.Watch("models/veo/operations/op9"), d.WatchKey(key)
+	// data.id in a form nobody expected: the key still matches both.
+	ev := event(webhook.VideoGenerated, "projects/p/something-else", t0)
+	ev.UserMetadata = map[string]any{webhook.MetadataKey: key}
+	d.Deliver(ctx, ev)
+	for _, f := range []*Future{byID, byKey} {
+		if got, err := f.Result(); err != nil || got != ev {
+			t.Fatalf("Result = %v, %v", got, err)
+		}
+	}
+	assertIdle(t, d)
+}
+
+func TestWebhookConfigBuilders(t *testing.T) {
+	b, err := webhook.NewBinder([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(WithBinder(b))
+	defer d.Close()
+	user := map[string]any{"app": "x"}
+
+	if cfg := d.BatchWebhookConfig("https://me/hook", nil); cfg.UserMetadata != nil || !cmp.Equal(cfg.Uris, []string{"https://me/hook"}) {
+		t.Errorf("batch config without metadata = %+v", cfg)
+	}
+	bc := d.BatchWebhookConfig("https://me/hook", user)
+	vc := d.VideoWebhookConfig("https://me/hook", user)
+	ic := d.InteractionWebhookConfig("https://me/hook", nil)
+	for _, md := range []map[string]any{bc.UserMetadata, vc.UserMetadata, ic.UserMetadata} {
+		ev := &webhook.Event{UserMetadata: md}
+		if err := b.Check(context.Background(), ev); err != nil {
+			t.Errorf("binder rejects the builder's metadata %v: %v", md, err)
+		}
+	}
+	if KeyOf(bc.UserMetadata) == KeyOf(vc.UserMetadata) {
+		t.Error("two configs share a correlation key")
+	}
+	if len(user) != 1 {
+		t.Errorf("caller's metadata modified: %v", user)
+	}
+	if md := New().VideoWebhookConfig("u", nil).UserMetadata; KeyOf(md) == "" || md[webhook.MetadataToken] != nil {
+		t.Errorf("metadata without binder = %v", md)
+	}
+}
+
+func TestKnownJob(t *testing.T) {
+	ctx := context.Background()
+	d := New()
+	defer d.Close()
+	ev := event(webhook.BatchSucceeded, "batches/mine", t0)
+	if err := d.KnownJob(ctx, ev); !errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("unknown job: %v", err)
+	}
+	f := d.Watch("batches/mine")
+	if err := d.KnownJob(ctx, ev); err != nil {
+		t.Fatalf("awaited job: %v", err)
+	}
+	f.Stop()
+	d.Track(ctx, "batches/mine", "")
+	if err := d.KnownJob(ctx, event(webhook.BatchSucceeded, "mine", t0)); err != nil {
+		t.Fatalf("tracked job, short form: %v", err)
+	}
+	if err := d.KnownJob(ctx, event(webhook.BatchSucceeded, "", t0)); !errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("no id: %v", err)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	d := New(WithClock(clk.Now), WithRetention(time.Hour, 3))
+	defer d.Close()
+	d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/old", t0))
+	clk.Advance(time.Hour + time.Second)
+	f := d.Watch("batches/old")
+	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+		t.Fatalf("expired event resolved a wait: %v", err)
+	}
+	f.Stop()
+	for i := range 5 {
+		d.Deliver(ctx, event(webhook.BatchSucceeded, fmt.Sprintf("batches/b%d", i), t0))
+	}
+	if n := d.mem.len(); n > 3 {
+		t.Fatalf("store holds %d entries, max 3", n)
+	}
+	for i, want := range []bool{false, false, true, true, true} {
+		f := d.Watch(fmt.Sprintf("batches/b%d", i))
+		_, err := f.Result()
+		if got := err == nil; got != want {
+			t.Errorf("b%d kept = %v, want %v", i, got, want)
+		}
+		f.Stop()
+	}
+}
+
+func TestEventError(t *testing.T) {
+	failed := event(webhook.BatchFailed, "batches/f", t0)
+	failed.Data.ErrorCode, failed.Data.ErrorMessage = "3", "bad input"
+	videoErr := event(webhook.VideoGenerated, "op", t0)
+	videoErr.Data.ErrorMessage = "blocked"
+	tests := []struct {
+		ev   *webhook.Event
+		want error
+	}{
+		{event(webhook.BatchSucceeded, "b", t0), nil},
+		{failed, ErrJobFailed},
+		{event(webhook.BatchExpired, "b", t0), ErrJobExpired},
+		{event(webhook.BatchCancelled, "b", t0), ErrJobCancelled},
+		{event(webhook.InteractionCancelled, "i", t0), ErrJobCancelled},
+		{event(webhook.InteractionRequiresAction, "i", t0), nil},
+		{videoErr, ErrJobFailed},
+	}
+	for _, tt := range tests {
+		err := EventError(tt.ev)
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.ev.Type, err)
+			}
+			continue
+		}
+		var je *JobError
+		if !errors.Is(err, tt.want) || !errors.As(err, &je) {
+			t.Errorf("%s: %v, want %v", tt.ev.Type, err, tt.want)
+		}
+	}
+	err := EventError(failed)
+	if got := err.Error(); got != "dispatch: job batches/f failed: bad input (code 3)" {
+		t.Errorf("Error() = %q", got)
+	}
+	if errors.Is(err, ErrJobExpired) {
+		t.Error("failed job matches ErrJobExpired")
+	}
+}

@@ -1,0 +1,88 @@
+// Package dispatch matches Gemini webhook events to the code waiting for
+// them: it turns a polling loop into a Wait that resolves the moment Gemini
+// pushes the job's event, and that still resolves, through a fallback
+// poller, when the event never comes.
+//
+// Today's genai code polls:
+//
+//	for job.State != genai.JobStateSucceeded { // ... and FAILED, CANCELLED, EXPIRED
+//		time.Sleep(10 * time.Second)
+//		job, _ = client.Batches.Get(ctx, job.Name, nil)
+//	}
+//
+// With dispatch, the webhook handler feeds a Dispatcher and the loop becomes
+// one call:
+//
+//	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)))
+//	defer d.Close()
+//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver))
+//	job, _ := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
+//		WebhookConfig: d.BatchWebhookConfig("https://me.example/gemini/webhook", nil)})
+//	ev, err := d.Wait(ctx, job.Name) // or dispatch.WaitBatch for the *genai.BatchJob
+//
+// Watch is the non-blocking form: a Future with a Done channel and no
+// goroutine, so an app can follow thousands of jobs from one select loop.
+//
+// # Matching
+//
+// Wait takes the id exactly as genai returned it: BatchJob.Name
+// ("batches/abc"), GenerateVideosOperation.Name
+// ("models/veo/operations/op1") or an interaction's ID ("v1_abc"). Since the
+// form of data.id on the wire is not documented, an event matches when its
+// data.id has the same last path segment, whatever comes before: "abc" and
+// "batches/abc", or "op1", "operations/op1" and the full name, meet. The
+// last segment is the server-assigned opaque id; the prefix only names the
+// collection, so two jobs collide only if Gemini gave two jobs the same
+// opaque id, which its ids make negligible. For certainty, the
+// webhook_config builders (BatchWebhookConfig, VideoWebhookConfig,
+// InteractionWebhookConfig) add a random correlation key to user_metadata;
+// after Track(ctx, id, KeyOf(cfg.UserMetadata)), an event carrying the key
+// resolves Wait(ctx, id) whatever its data.id says, and WaitKey waits on the
+// key alone.
+//
+// # Timing
+//
+// An event may arrive before Wait is called: it is kept (DefaultRetention,
+// 24 h, the span of Gemini's own delivery retries; at most DefaultMaxStored
+// entries) and resolves a later Wait at once. Every wait pending on a job
+// resolves with its event. A terminal event keeps resolving later waits; an
+// interaction.requires_action is consumed by the waits it resolves (those
+// pending when it arrives, or the first that finds it stored), so that
+// waiting again after acting on it resolves with the next event, never the
+// stale one, and a redelivery or a poll of the same pause does not count as
+// new (see Supersedes). Events of types the webhook package does not know
+// resolve nothing. Duplicates are harmless. Deliver does constant work and
+// starts no goroutine.
+//
+// # Fallback polling
+//
+// With WithPoller, a job still awaited DefaultQuietPeriod (60 s) after its
+// wait began is polled: Gemini pushes within seconds, so a job that ends
+// within the quiet period is never polled. Then it is polled again after
+// DefaultPollInterval (30 s), doubling up to DefaultMaxPollInterval (10
+// min), each wait ±20%: a job with a lost webhook is noticed within 10
+// minutes of its end, and an hour of running costs about ten calls instead
+// of the 360 of a 10-second loop. Poll errors are logged and retried on the
+// same schedule, never fatal. Polling is also how a cancelled batch, for
+// which no event may come, is noticed. A single timer drives all polls, at
+// most DefaultPollConcurrency at a time; Close stops it. The event a poll
+// finds has the shape of a delivered one, with Event.Polled set.
+//
+// # Binding
+//
+// Dynamic webhooks are signed with Google's global keys, so a handler
+// should require a receiver-bound token (webhook.Binder; pass the same
+// Binder to WithBinder so the builders add it). Batches cannot carry it
+// today (the API refuses their user_metadata), so for them KnownJob accepts
+// a delivery whose data.id is a job this receiver awaits or Tracked:
+//
+//	webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob))
+//
+// # Replicas
+//
+// The Store interface holds the state that must outlive one call: early
+// events, consumed requires_action events and tracked jobs. The default
+// keeps it in memory. A Store shared by replicas makes a Wait that starts
+// on one replica see an event delivered earlier to another; if it also
+// implements Broadcaster, waits already pending there resolve at once too.
+package dispatch

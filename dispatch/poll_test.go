@@ -1,0 +1,199 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/genaihook/genaihook/webhook"
+)
+
+// scriptedPoller answers each Poll with the next of its answers and reports
+// the call on calls.
+type scriptedPoller struct {
+	calls   chan string
+	answers chan pollAnswer
+}
+
+type pollAnswer struct {
+	ev  *webhook.Event
+	err error
+}
+
+func (p *scriptedPoller) Poll(ctx context.Context, id string) (*webhook.Event, error) {
+	p.calls <- id
+	select {
+	case a := <-p.answers:
+		return a.ev, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func recv[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second): // a failure guard, not a wait for success
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func TestLostWebhookResolvedByPoller(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	defer d.Close()
+	start := clk.Now()
+
+	f := d.Watch("batches/lost")
+	if at := recv(t, clk.armed, "first timer"); !at.Equal(start.Add(DefaultQuietPeriod)) {
+		t.Fatalf("first poll at +%v, want +%v", at.Sub(start), DefaultQuietPeriod)
+	}
+	// A second waiter on the same job shares the schedule.
+	f2 := d.Watch("lost")
+	clk.Advance(DefaultQuietPeriod - time.Second)
+	if s := d.Stats(); s.Polls != 0 {
+		t.Fatalf("polled during the quiet period: %+v", s)
+	}
+	clk.Advance(time.Second)
+
+	// Waits between polls: 30s, 60s, 120s, 240s, 480s, then the 10 min cap.
+	wantGaps := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute}
+	for i, gap := range wantGaps {
+		if id := recv(t, p.calls, "poll"); id != "batches/lost" {
+			t.Fatalf("polled %q", id)
+		}
+		var err error
+		if i == 2 {
+			err = errors.New("503 from the API") // retried, never fatal
+		}
+		p.answers <- pollAnswer{err: err}
+		at := recv(t, clk.armed, "next timer")
+		if got := at.Sub(clk.Now()); got != gap {
+			t.Fatalf("wait after poll %d = %v, want %v", i+1, got, gap)
+		}
+		clk.AdvanceTo(at)
+	}
+	recv(t, p.calls, "last poll")
+	cancelled := event(webhook.BatchCancelled, "batches/lost", clk.Now())
+	p.answers <- pollAnswer{ev: cancelled}
+	<-f.Done()
+	<-f2.Done()
+	for _, f := range []*Future{f, f2} {
+		ev, err := f.Result()
+		if err != nil || ev.Type != webhook.BatchCancelled || !ev.Polled {
+			t.Fatalf("Result = %+v, %v", ev, err)
+		}
+		if !errors.Is(EventError(ev), ErrJobCancelled) {
+			t.Errorf("EventError = %v", EventError(ev))
+		}
+	}
+	s := d.Stats()
+	if s.Polls != uint64(len(wantGaps)+1) || s.PollErrors != 1 || s.ResolvedByPoll != 2 || s.Resolved != 2 {
+		t.Errorf("Stats = %+v", s)
+	}
+	assertIdle(t, d)
+}
+
+func TestWebhookWithinQuietPeriodIsNeverPolled(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	defer d.Close()
+	f := d.Watch("v1_fast")
+	recv(t, clk.armed, "timer")
+	clk.Advance(5 * time.Second)
+	d.Deliver(context.Background(), event(webhook.InteractionCompleted, "v1_fast", clk.Now()))
+	if ev, err := f.Result(); err != nil || ev.Polled {
+		t.Fatalf("Result = %v, %v", ev, err)
+	}
+	clk.Advance(time.Hour) // the timer fires, finds nothing due
+	assertIdle(t, d)
+	if s := d.Stats(); s.Polls != 0 {
+		t.Errorf("Polls = %d", s.Polls)
+	}
+}
+
+func TestStopHandsScheduleOn(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	defer d.Close()
+	a := d.Watch("batches/j")
+	recv(t, clk.armed, "timer")
+	b := d.Watch("batches/j")
+	a.Stop()
+	clk.Advance(DefaultQuietPeriod)
+	recv(t, p.calls, "poll of the remaining waiter")
+	p.answers <- pollAnswer{ev: event(webhook.BatchSucceeded, "batches/j", clk.Now())}
+	<-b.Done()
+	if _, err := b.Result(); err != nil {
+		t.Fatal(err)
+	}
+	assertIdle(t, d)
+}
+
+func TestPolledRequiresActionIsNotStale(t *testing.T) {
+	// A poll that finds the pause already consumed keeps polling.
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	defer d.Close()
+	ctx := context.Background()
+	ra := event(webhook.InteractionRequiresAction, "int", clk.Now())
+	d.Deliver(ctx, ra)
+	if ev, _ := d.Wait(ctx, "int"); ev != ra {
+		t.Fatal("first wait")
+	}
+	f := d.Watch("int")
+	recv(t, clk.armed, "timer")
+	clk.Advance(DefaultQuietPeriod)
+	recv(t, p.calls, "poll")
+	p.answers <- pollAnswer{ev: event(webhook.InteractionRequiresAction, "int", ra.Timestamp)}
+	at := recv(t, clk.armed, "rescheduled")
+	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+		t.Fatalf("stale polled pause resolved the wait: %v", err)
+	}
+	clk.AdvanceTo(at)
+	recv(t, p.calls, "poll")
+	p.answers <- pollAnswer{ev: event(webhook.InteractionCompleted, "int", clk.Now())}
+	<-f.Done()
+	if ev, _ := f.Result(); ev.Type != webhook.InteractionCompleted {
+		t.Fatalf("got %v", ev.Type)
+	}
+}
+
+func TestBackoffJitter(t *testing.T) {
+	d := New(WithPollSchedule(time.Second, 10*time.Second, 100*time.Second))
+	defer d.Close()
+	for tries, base := range []time.Duration{10, 20, 40, 80, 100, 100} {
+		base *= time.Second
+		for range 50 {
+			w := d.backoff(uint16(tries))
+			if w < base*8/10 || w > base*12/10 {
+				t.Fatalf("backoff(%d) = %v, want %v ±20%%", tries, w, base)
+			}
+		}
+	}
+	if w := d.backoff(60000); w > 120*time.Second {
+		t.Fatalf("backoff(60000) = %v", w)
+	}
+}
+
+func TestCloseStopsPolls(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	f := d.Watch("batches/x")
+	recv(t, clk.armed, "timer")
+	clk.Advance(DefaultQuietPeriod)
+	recv(t, p.calls, "poll")
+	d.Close() // cancels the poll in flight (it returns ctx's error) and waits for it
+	if _, err := f.Result(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Result = %v", err)
+	}
+}

@@ -1,0 +1,229 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/retry"
+
+	"github.com/genaihook/genaihook/webhook"
+)
+
+// Poller fetches a job's state for the fallback poller. Poll returns the
+// event the job's terminal (or requires_action) state amounts to, nil and
+// nil while the job is still running, or an error, which the Dispatcher
+// logs and retries on its backoff schedule; it is never fatal.
+type Poller interface {
+	Poll(ctx context.Context, id string) (*webhook.Event, error)
+}
+
+// PollerFunc adapts a function to Poller.
+type PollerFunc func(ctx context.Context, id string) (*webhook.Event, error)
+
+// Poll calls p.
+func (p PollerFunc) Poll(ctx context.Context, id string) (*webhook.Event, error) { return p(ctx, id) }
+
+// GenAIPoller returns a Poller that reads jobs through client, choosing the
+// call from the form of the id (as genai returned it):
+//
+//   - "batches/{id}": Batches.Get; terminal by State (the SDK drops done and
+//     error for batches): JOB_STATE_SUCCEEDED → batch.succeeded (also the
+//     Vertex-only PARTIALLY_SUCCEEDED), FAILED → batch.failed, EXPIRED →
+//     batch.expired, CANCELLED → batch.cancelled. Polling is the only way
+//     to learn of a cancellation if no event comes for it.
+//   - "models/{m}/operations/{op}": Operations.GetVideosOperation; terminal
+//     when Done: video.generated with the first video's URI in
+//     data.video_uri, or, when the operation has an error, video.generated
+//     with data.error_code and data.error_message set (Gemini documents no
+//     failure event for videos; EventError treats it as a failure).
+//   - a bare id: Interactions.Get, with the SDK's own retries off (the
+//     Dispatcher retries): completed, failed, cancelled and requires_action
+//     map to their events; incomplete and budget_exceeded, which have no
+//     event, become interaction.failed with error_code set to the status
+//     and an error_message saying so, so that they end a wait as failures.
+//
+// The event has Polled set, data.id the id polled, its timestamp the job's
+// end or update time (the clock when the job gives none), error fields from
+// the job, and Raw a JSON envelope of the same shape as a delivery's.
+func GenAIPoller(client *genai.Client) Poller {
+	return &genaiPoller{client: client}
+}
+
+type genaiPoller struct {
+	client *genai.Client
+}
+
+func (p *genaiPoller) Poll(ctx context.Context, id string) (*webhook.Event, error) {
+	if p.client == nil {
+		return nil, errors.New("dispatch: GenAIPoller has a nil client")
+	}
+	switch familyOf(id) {
+	case webhook.FamilyBatch:
+		return p.pollBatch(ctx, id)
+	case webhook.FamilyVideo:
+		return p.pollVideo(ctx, id)
+	case webhook.FamilyInteraction:
+		return p.pollInteraction(ctx, id)
+	}
+	return nil, fmt.Errorf("dispatch: cannot tell the job family of id %q", id)
+}
+
+func (p *genaiPoller) pollBatch(ctx context.Context, id string) (*webhook.Event, error) {
+	job, err := p.client.Batches.Get(ctx, batchName(id), nil)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: poll batch %s: %w", id, err)
+	}
+	return batchEvent(id, job), nil
+}
+
+// batchEvent maps a batch job's state to its event, nil when not terminal.
+func batchEvent(id string, job *genai.BatchJob) *webhook.Event {
+	var t webhook.EventType
+	switch job.State {
+	case genai.JobStateSucceeded, genai.JobStatePartiallySucceeded:
+		t = webhook.BatchSucceeded
+	case genai.JobStateFailed:
+		t = webhook.BatchFailed
+	case genai.JobStateExpired:
+		t = webhook.BatchExpired
+	case genai.JobStateCancelled:
+		t = webhook.BatchCancelled
+	default:
+		return nil
+	}
+	data := webhook.Data{ID: id}
+	if job.Error != nil {
+		if job.Error.Code != nil {
+			data.ErrorCode = webhook.ErrorCode(fmt.Sprint(*job.Error.Code))
+		}
+		data.ErrorMessage = job.Error.Message
+	} else if t == webhook.BatchFailed {
+		data.ErrorMessage = "batch job state " + string(job.State)
+	}
+	if job.Dest != nil {
+		data.OutputFileURI = job.Dest.FileName
+	}
+	return polledEvent(t, firstTime(job.EndTime, job.UpdateTime), data)
+}
+
+func (p *genaiPoller) pollVideo(ctx context.Context, id string) (*webhook.Event, error) {
+	op, err := p.client.Operations.GetVideosOperation(ctx, &genai.GenerateVideosOperation{Name: id}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: poll video operation %s: %w", id, err)
+	}
+	return videoEvent(id, op), nil
+}
+
+func videoEvent(id string, op *genai.GenerateVideosOperation) *webhook.Event {
+	if !op.Done {
+		return nil
+	}
+	data := webhook.Data{ID: id}
+	if op.Error != nil {
+		if code := op.Error["code"]; code != nil {
+			data.ErrorCode = webhook.ErrorCode(fmt.Sprint(code))
+		}
+		msg, _ := op.Error["message"].(string)
+		if msg == "" {
+			msg = "video generation failed"
+		}
+		data.ErrorMessage = msg
+	} else if op.Response != nil {
+		for _, v := range op.Response.GeneratedVideos {
+			if v != nil && v.Video != nil && v.Video.URI != "" {
+				data.VideoURI = v.Video.URI
+				break
+			}
+		}
+	}
+	return polledEvent(webhook.VideoGenerated, time.Time{}, data)
+}
+
+func (p *genaiPoller) pollInteraction(ctx context.Context, id string) (*webhook.Event, error) {
+	if p.client.Interactions == nil {
+		return nil, errors.New("dispatch: genai client has no Interactions service")
+	}
+	res, err := p.client.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id},
+		operations.WithRetries(retry.Config{Strategy: "none"}))
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: poll interaction %s: %w", id, err)
+	}
+	if res == nil || res.Interaction == nil {
+		return nil, fmt.Errorf("dispatch: poll interaction %s: response has no interaction", id)
+	}
+	return interactionEvent(id, res.Interaction), nil
+}
+
+func interactionEvent(id string, in *interactions.Interaction) *webhook.Event {
+	data := webhook.Data{ID: id}
+	var t webhook.EventType
+	switch in.Status {
+	case interactions.InteractionStatusCompleted:
+		t = webhook.InteractionCompleted
+	case interactions.InteractionStatusRequiresAction:
+		t = webhook.InteractionRequiresAction
+	case interactions.InteractionStatusCancelled:
+		t = webhook.InteractionCancelled
+	case interactions.InteractionStatusFailed:
+		t = webhook.InteractionFailed
+		if len(in.Errors) > 0 {
+			if e := in.Errors[0]; e.Code != nil {
+				data.ErrorCode = webhook.ErrorCode(*e.Code)
+			}
+			if e := in.Errors[0]; e.Message != nil {
+				data.ErrorMessage = *e.Message
+			}
+		}
+	case interactions.InteractionStatusIncomplete, interactions.InteractionStatusBudgetExceeded:
+		t = webhook.InteractionFailed
+		data.ErrorCode = webhook.ErrorCode(in.Status)
+		data.ErrorMessage = "interaction ended with status " + string(in.Status)
+	default:
+		return nil
+	}
+	var ts time.Time
+	if in.Updated != nil {
+		ts, _ = time.Parse(time.RFC3339Nano, *in.Updated)
+	}
+	return polledEvent(t, ts, data)
+}
+
+func firstTime(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// polledEvent builds the Event a delivery of t would have been. A zero ts is
+// left for the Dispatcher to fill from its clock.
+func polledEvent(t webhook.EventType, ts time.Time, data webhook.Data) *webhook.Event {
+	ev := &webhook.Event{Type: t, Version: "v1", Timestamp: ts, Data: data, Polled: true}
+	ev.Raw = envelopeJSON(ev)
+	return ev
+}
+
+func envelopeJSON(ev *webhook.Event) json.RawMessage {
+	env := struct {
+		Type      webhook.EventType `json:"type"`
+		Version   string            `json:"version"`
+		Timestamp string            `json:"timestamp,omitempty"`
+		Data      webhook.Data      `json:"data"`
+	}{Type: ev.Type, Version: ev.Version, Data: ev.Data}
+	if !ev.Timestamp.IsZero() {
+		env.Timestamp = ev.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil
+	}
+	return b
+}
