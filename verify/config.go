@@ -37,12 +37,14 @@ type Config struct {
 	// arriving at a verifier with no Audience is rejected, unless
 	// SkipAudienceCheck is set.
 	Audience string
-	// SkipAudienceCheck accepts JWTs without checking aud. Only set it when
-	// another check ties deliveries to this receiver.
+	// SkipAudienceCheck accepts JWTs without checking aud when Audience is
+	// empty; it has no effect when Audience is set. Only set it when another
+	// check ties deliveries to this receiver.
 	SkipAudienceCheck bool
 	// Issuer, when set, must equal the iss claim of JWT deliveries.
 	Issuer string
-	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout.
+	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout
+	// that follows only redirects to https (or http on loopback) URLs.
 	HTTPClient *http.Client
 	// JWKSMinTTL and JWKSMaxTTL bound how long fetched keys are cached,
 	// whatever the endpoint's Cache-Control says. 0 means 5 minutes and 24
@@ -52,8 +54,8 @@ type Config struct {
 	// a signature no cached key verifies, so that forged deliveries cannot
 	// turn into a flood of fetches. 0 means 30 seconds.
 	JWKSRefetchInterval time.Duration
-	// Leeway is the clock skew allowed on a JWT's exp (and nbf, iat). 0 means
-	// 30 seconds.
+	// Leeway is the clock skew allowed on a JWT's exp (and nbf). 0 means 30
+	// seconds.
 	Leeway time.Duration
 }
 

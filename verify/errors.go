@@ -39,7 +39,8 @@ var (
 	// verifier, a v1 delivery at a dynamic-only one).
 	ErrSchemeNotConfigured = errors.New("verify: signature scheme not configured")
 	// ErrBadConfig: the Config given to New is unusable (no scheme, an empty
-	// or undecodable secret, a JWKS URL that is not https).
+	// or undecodable secret, a JWKS URL that is neither https nor http to a
+	// loopback host, a negative duration), or a secret given to Sign is.
 	ErrBadConfig = errors.New("verify: bad configuration")
 )
 

@@ -1,0 +1,44 @@
+package verify
+
+import "time"
+
+// maxTimestampDigits bounds webhook-timestamp: 18 decimal digits always fit
+// in an int64, and no real Unix time comes close.
+const maxTimestampDigits = 18
+
+// parseTimestamp parses webhook-timestamp: 1 to 18 ASCII digits, integer
+// Unix seconds. Signs, spaces, fractions and exponents are rejected.
+func parseTimestamp(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > maxTimestampDigits {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// checkTimestamp parses webhook-timestamp and checks it lies within the
+// tolerance of now, in either direction (PROTOCOL.md §4 step 5). A replay
+// of an old delivery fails as too old; a timestamp in the future, which a
+// sender with a fast clock or an attacker storing signatures for later
+// would produce, fails as too new. The bounds are inclusive.
+func checkTimestamp(s string, now time.Time, tolerance time.Duration) (time.Time, *Error) {
+	n, ok := parseTimestamp(s)
+	if !ok {
+		return time.Time{}, fail(ErrMalformedTimestamp, "webhook-timestamp is not integer Unix seconds")
+	}
+	ts := time.Unix(n, 0)
+	switch {
+	case now.Sub(ts) > tolerance:
+		return time.Time{}, fail(ErrTooOld, "webhook-timestamp is more than "+tolerance.String()+" before the verifier's clock")
+	case ts.Sub(now) > tolerance:
+		return time.Time{}, fail(ErrTooNew, "webhook-timestamp is more than "+tolerance.String()+" after the verifier's clock")
+	}
+	return ts, nil
+}

@@ -1,0 +1,377 @@
+package verify
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// forgedV1 is a well-formed v1 entry that no secret produced.
+var forgedV1 = "v1," + base64.StdEncoding.EncodeToString([]byte("forged-forged-forged-forged-mac!"))
+
+func mustNew(t testing.TB, cfg Config) *Verifier {
+	t.Helper()
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return v
+}
+
+func TestStandardWebhooksVector(t *testing.T) {
+	v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	got, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, vecSignature), []byte(vecBody))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	want := Result{
+		Scheme:      SchemeHMAC,
+		WebhookID:   vecID,
+		Timestamp:   vecTime,
+		SecretIndex: 0,
+		KeyID:       fingerprint(t, vecSecret),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Result mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestSign(t *testing.T) {
+	got, err := Sign(vecSecret, vecID, vecTime, []byte(vecBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != vecSignature {
+		t.Errorf("Sign = %q, want %q", got, vecSignature)
+	}
+	for _, bad := range []string{"", "whsec_", "whsec_!!!", "  "} {
+		if _, err := Sign(bad, vecID, vecTime, nil); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("Sign(%q) error = %v, want ErrBadConfig", bad, err)
+		}
+	}
+}
+
+func TestSecretForms(t *testing.T) {
+	bare := strings.TrimPrefix(vecSecret, "whsec_") // 32 characters: padding-free either way
+	key, _ := base64.StdEncoding.DecodeString(bare)
+	padded := base64.StdEncoding.EncodeToString(key[:20]) // 20 bytes: ends in "="
+	unpadded := strings.TrimRight(padded, "=")
+	if padded == unpadded {
+		t.Fatal("test secret needs padding")
+	}
+	tests := []struct {
+		name, secret string
+		key          []byte
+	}{
+		{"whsec_ prefix", vecSecret, key},
+		{"bare", bare, key},
+		{"surrounding white space", " " + vecSecret + "\n", key},
+		{"padded", "whsec_" + padded, key[:20]},
+		{"unpadded", "whsec_" + unpadded, key[:20]},
+		{"bare unpadded", unpadded, key[:20]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustNew(t, Config{Secrets: []string{tt.secret}, Now: fixedClock(vecTime)})
+			sig := hmacEntry(tt.key, vecID, vecTimestamp, []byte(vecBody))
+			if _, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, sig), []byte(vecBody)); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			got, err := Sign(tt.secret, vecID, vecTime, []byte(vecBody))
+			if err != nil || got != sig {
+				t.Errorf("Sign = %q, %v; want %q", got, err, sig)
+			}
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	good := []string{vecSecret}
+	tests := []struct {
+		name       string
+		cfg        Config
+		wantReason string
+	}{
+		{"nothing configured", Config{}, "no signature scheme"},
+		{"empty secret", Config{Secrets: []string{vecSecret, ""}}, "Secrets[1]"},
+		{"prefix only", Config{Secrets: []string{"whsec_"}}, "Secrets[0]"},
+		{"not base64", Config{Secrets: []string{"whsec_not*base64!"}}, "Secrets[0]"},
+		{"bad keyring entry", Config{Secrets: good, Keyring: []Secret{{Value: vecSecret}, {Value: "whsec_%%%"}}}, "Keyring[1]"},
+		{"http JWKS", Config{JWKSURL: "http://example.com/jwks.json"}, "JWKSURL"},
+		{"ftp JWKS", Config{JWKSURL: "ftp://127.0.0.1/jwks.json"}, "JWKSURL"},
+		{"JWKS without host", Config{JWKSURL: "https:///jwks.json"}, "JWKSURL"},
+		{"negative tolerance", Config{Secrets: good, Tolerance: -time.Second}, "Tolerance"},
+		{"negative leeway", Config{JWKSURL: GeminiJWKSURL, Leeway: -time.Second}, "Leeway"},
+		{"negative min TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: -1}, "JWKSMinTTL"},
+		{"negative max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMaxTTL: -1}, "JWKSMaxTTL"},
+		{"negative refetch interval", Config{JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: -1}, "JWKSRefetchInterval"},
+		{"min TTL above max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: time.Hour, JWKSMaxTTL: time.Minute}, "MinTTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := New(tt.cfg)
+			if v != nil || !errors.Is(err, ErrBadConfig) {
+				t.Fatalf("New = %v, %v; want nil, ErrBadConfig", v, err)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T is not *Error", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantReason) {
+				t.Errorf("error %q does not mention %q", err, tt.wantReason)
+			}
+			for _, s := range append(tt.cfg.Secrets, "not*base64!", "%%%") {
+				if s != "" && s != "whsec_" && strings.Contains(err.Error(), strings.TrimPrefix(s, "whsec_")) {
+					t.Errorf("error %q quotes a secret", err)
+				}
+			}
+		})
+	}
+}
+
+func TestNewValid(t *testing.T) {
+	for _, cfg := range []Config{
+		{Secrets: []string{vecSecret}},
+		{Keyring: []Secret{{Value: vecSecret, Expires: vecTime}}},
+		{JWKSURL: GeminiJWKSURL},
+		{JWKSURL: "http://127.0.0.1:1/jwks.json"},
+		{JWKSURL: "http://localhost/jwks.json", Secrets: []string{vecSecret}},
+		{JWKSURL: "http://[::1]:8080/jwks.json"},
+	} {
+		if _, err := New(cfg); err != nil {
+			t.Errorf("New(%+v): %v", cfg, err)
+		}
+	}
+}
+
+func TestRotation(t *testing.T) {
+	oldSecret, newSecretValue, expiring := newSecret(t), newSecret(t), newSecret(t)
+	expiry := vecTime.Add(time.Hour)
+	cfg := Config{
+		Secrets: []string{oldSecret, newSecretValue},
+		Keyring: []Secret{{Value: expiring, Expires: expiry}},
+	}
+	body := []byte(vecBody)
+	tests := []struct {
+		name      string
+		secret    string
+		now       time.Time
+		wantIndex int
+		wantErr   error
+	}{
+		{"old secret", oldSecret, vecTime, 0, nil},
+		{"new secret", newSecretValue, vecTime, 1, nil},
+		{"keyring secret long before expiry", expiring, vecTime, 2, nil},
+		{"keyring secret just before expiry", expiring, expiry.Add(-time.Nanosecond), 2, nil},
+		{"keyring secret at expiry", expiring, expiry, 0, ErrNoMatchingSignature},
+		{"keyring secret after expiry", expiring, expiry.Add(time.Minute), 0, ErrNoMatchingSignature},
+		{"unexpiring secret after another's expiry", newSecretValue, expiry.Add(time.Minute), 1, nil},
+		{"unknown secret", newSecret(t), vecTime, 0, ErrNoMatchingSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.Now = fixedClock(tt.now)
+			v := mustNew(t, c)
+			sig, err := Sign(tt.secret, vecID, tt.now, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := tt.now.Unix()
+			got, err := v.Verify(context.Background(), headers(vecID, itoa(ts), sig), body)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			want := Result{Scheme: SchemeHMAC, WebhookID: vecID, Timestamp: time.Unix(ts, 0),
+				SecretIndex: tt.wantIndex, KeyID: fingerprint(t, tt.secret)}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Result mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("all secrets expired", func(t *testing.T) {
+		v := mustNew(t, Config{Keyring: []Secret{{Value: expiring, Expires: expiry}}, Now: fixedClock(expiry)})
+		sig, _ := Sign(expiring, vecID, expiry, body)
+		_, err := v.Verify(context.Background(), headers(vecID, itoa(expiry.Unix()), sig), body)
+		if !errors.Is(err, ErrNoMatchingSignature) || !strings.Contains(err.Error(), "expired") {
+			t.Errorf("Verify error = %v, want ErrNoMatchingSignature about expiry", err)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestHeaderCaseInsensitive(t *testing.T) {
+	v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	for _, names := range [][3]string{
+		{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"},
+		{"webhook-id", "webhook-timestamp", "webhook-signature"},
+		{"WEBHOOK-ID", "WEBHOOK-TIMESTAMP", "WEBHOOK-SIGNATURE"},
+		{"wEbHoOk-Id", "Webhook-timestamp", "webhook-Signature"},
+	} {
+		// Raw map keys, as a hand-built http.Header or a non-net/http
+		// server may have them, and canonicalised ones via Set.
+		raw := http.Header{names[0]: {vecID}, names[1]: {vecTimestamp}, names[2]: {vecSignature}}
+		set := http.Header{}
+		set.Set(names[0], vecID)
+		set.Set(names[1], vecTimestamp)
+		set.Set(names[2], vecSignature)
+		for _, h := range []http.Header{raw, set} {
+			if _, err := v.Verify(context.Background(), h, []byte(vecBody)); err != nil {
+				t.Errorf("Verify with %v: %v", h, err)
+			}
+		}
+	}
+}
+
+func TestSignatureHeaderForms(t *testing.T) {
+	v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	unpadded := strings.TrimRight(vecSignature, "=")
+	other := forgedV1
+	tests := []struct {
+		name, sig string
+		wantErr   error
+	}{
+		{"single", vecSignature, nil},
+		{"unpadded base64", unpadded, nil},
+		{"second of two", other + " " + vecSignature, nil},
+		{"first of two", vecSignature + " " + other, nil},
+		{"extra spaces", "  " + vecSignature + "   ", nil},
+		{"next to an unknown version", "v2,xyz " + vecSignature, nil},
+		{"next to an undecodable v1", "v1,@@@ " + vecSignature, nil},
+		{"next to a v1a entry", "v1a,AAAA " + vecSignature, nil},
+		{"wrong version label", "v1b," + strings.TrimPrefix(vecSignature, "v1,"), ErrNoMatchingSignature},
+		{"only unknown versions", "v2,abc v3,def", ErrNoMatchingSignature},
+		{"forged", other, ErrNoMatchingSignature},
+		{"flipped bit", vecSignature[:10] + "X" + vecSignature[11:], ErrNoMatchingSignature},
+		{"undecodable", "v1,not-base64!", ErrMalformedHeader},
+		{"CRLF inside", vecSignature[:20] + "\r\n" + vecSignature[20:], ErrMalformedHeader},
+		{"non-zero padding bits", vecSignature[:len(vecSignature)-2] + "F=", ErrMalformedHeader},
+		{"no comma in one entry", "v1 " + vecSignature, ErrMalformedHeader},
+		{"empty version", ",abc " + vecSignature, ErrMalformedHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, tt.sig), []byte(vecBody))
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+
+	t.Run("several header lines", func(t *testing.T) {
+		h := headers(vecID, vecTimestamp, other)
+		h.Add("Webhook-Signature", vecSignature)
+		if _, err := v.Verify(context.Background(), h, []byte(vecBody)); err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	})
+	t.Run("body as received", func(t *testing.T) {
+		// Re-serialising the body changes it and must fail.
+		_, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, vecSignature), []byte(`{"test":2432232314}`))
+		if !errors.Is(err, ErrNoMatchingSignature) {
+			t.Errorf("Verify error = %v, want ErrNoMatchingSignature", err)
+		}
+	})
+	t.Run("timestamp text as sent", func(t *testing.T) {
+		// A leading zero is the same instant but other signed content.
+		_, err := v.Verify(context.Background(), headers(vecID, "0"+vecTimestamp, vecSignature), []byte(vecBody))
+		if !errors.Is(err, ErrNoMatchingSignature) {
+			t.Errorf("Verify error = %v, want ErrNoMatchingSignature", err)
+		}
+	})
+}
+
+func TestTolerance(t *testing.T) {
+	body := []byte(vecBody)
+	tests := []struct {
+		name      string
+		tolerance time.Duration
+		skew      time.Duration // clock minus timestamp
+		wantErr   error
+	}{
+		{"exact", 0, 0, nil},
+		{"default, oldest accepted", 0, DefaultTolerance, nil},
+		{"default, too old", 0, DefaultTolerance + time.Second, ErrTooOld},
+		{"default, newest accepted", 0, -DefaultTolerance, nil},
+		{"default, too new", 0, -DefaultTolerance - time.Second, ErrTooNew},
+		{"custom, accepted", time.Minute, time.Minute, nil},
+		{"custom, too old", time.Minute, time.Minute + time.Second, ErrTooOld},
+		{"custom, too new", time.Minute, -time.Minute - time.Second, ErrTooNew},
+		{"sub-second clock", 0, DefaultTolerance + 500*time.Millisecond, ErrTooOld},
+		{"years old", 0, 10 * 365 * 24 * time.Hour, ErrTooOld},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustNew(t, Config{Secrets: []string{vecSecret}, Tolerance: tt.tolerance, Now: fixedClock(vecTime.Add(tt.skew))})
+			_, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, vecSignature), body)
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("checked before the signature", func(t *testing.T) {
+		v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime.Add(time.Hour))})
+		_, err := v.Verify(context.Background(), headers(vecID, vecTimestamp, forgedV1), body)
+		if !errors.Is(err, ErrTooOld) {
+			t.Errorf("Verify error = %v, want ErrTooOld", err)
+		}
+	})
+}
+
+func TestMalformedTimestamp(t *testing.T) {
+	v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	for _, ts := range []string{"abc", "-1614265330", "+1614265330", "1614265330.0", "1.6e9", " 1614265330", "1614265330 ", "0x60380b72", "1234567890123456789", "١٦١٤٢٦٥٣٣٠"} {
+		_, err := v.Verify(context.Background(), headers(vecID, ts, vecSignature), []byte(vecBody))
+		if !errors.Is(err, ErrMalformedTimestamp) {
+			t.Errorf("timestamp %q: Verify error = %v, want ErrMalformedTimestamp", ts, err)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	many := strings.Repeat("v2,abc ", MaxSignatureEntries-1) + vecSignature
+	tests := []struct {
+		name, id, sig string
+		wantErr       error
+	}{
+		{"entries at the limit", vecID, many, nil},
+		{"too many entries", vecID, "v2,abc " + many, ErrMalformedHeader},
+		{"header too long", vecID, vecSignature + " v2," + strings.Repeat("A", MaxSignatureHeaderLen), ErrMalformedHeader},
+		{"id at the limit", strings.Repeat("i", MaxWebhookIDLen), "", nil},
+		{"id too long", strings.Repeat("i", MaxWebhookIDLen+1), "", ErrMalformedHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig := tt.sig
+			if sig == "" {
+				sig = hmacEntry(mustDecode(t, vecSecret), tt.id, vecTimestamp, []byte(vecBody))
+			}
+			_, err := v.Verify(context.Background(), headers(tt.id, vecTimestamp, sig), []byte(vecBody))
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func mustDecode(t testing.TB, secret string) []byte {
+	t.Helper()
+	key, err := decodeSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
