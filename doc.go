@@ -40,7 +40,7 @@
 //	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)))
 //	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver))
 //	job, _ := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
-//		WebhookConfig: dispatch.BatchWebhookConfig("https://example.com/gemini/webhook", nil),
+//		WebhookConfig: d.BatchWebhookConfig("https://example.com/gemini/webhook", nil),
 //	})
 //	ev, err := d.Wait(ctx, job.Name)
 //

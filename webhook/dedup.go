@@ -67,19 +67,23 @@ type MemoryDeduplicator struct {
 	window time.Duration
 	max    int
 	now    func() time.Time
+	epoch  time.Time // expiries are kept as offsets from it, see since
 
 	mu       sync.Mutex
-	seen     map[string]seenEntry // id -> its newest queue entry
-	queue    []seenEntry          // insertion order = expiry order; queue[head:] is live
+	seen     map[string]uint64 // id -> seq of its newest queue entry
+	queue    []seenEntry       // insertion order = expiry order; queue[head:] is live
 	head     int
-	seq      uint64
+	seq      uint64 // numbers queue entries consecutively; the last one has seq
 	inflight map[string]*flight
 }
 
+// seenEntry is a remembered id. Its expiry is an offset from the epoch
+// rather than a time.Time: half the size with the seq it no longer needs,
+// and one pointer fewer for the garbage collector in a queue of up to
+// MaxEntries.
 type seenEntry struct {
 	id      string
-	seq     uint64
-	expires time.Time
+	expires time.Duration
 }
 
 // flight is an id being processed. processed is written before done is
@@ -87,7 +91,7 @@ type seenEntry struct {
 type flight struct {
 	d         *MemoryDeduplicator
 	id        string
-	done      chan struct{}
+	done      chan struct{} // made by the first waiter, guarded by d.mu
 	processed bool
 	released  bool // guarded by d.mu
 }
@@ -99,7 +103,7 @@ func NewMemoryDeduplicator(cfg MemoryConfig) *MemoryDeduplicator {
 		window:   cfg.Window,
 		max:      cfg.MaxEntries,
 		now:      cfg.Now,
-		seen:     make(map[string]seenEntry),
+		seen:     make(map[string]uint64),
 		inflight: make(map[string]*flight),
 	}
 	if d.window <= 0 {
@@ -111,8 +115,14 @@ func NewMemoryDeduplicator(cfg MemoryConfig) *MemoryDeduplicator {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.epoch = d.now()
 	return d
 }
+
+// since returns t as an offset from d.epoch. With time.Now as the clock it
+// uses the monotonic clock, so a wall-clock jump neither expires ids early
+// nor keeps them forever.
+func (d *MemoryDeduplicator) since(t time.Time) time.Duration { return t.Sub(d.epoch) }
 
 // Begin implements Deduplicator. It returns dup for an id processed less
 // than the window ago, waits while another caller holds id, and otherwise
@@ -120,18 +130,23 @@ func NewMemoryDeduplicator(cfg MemoryConfig) *MemoryDeduplicator {
 func (d *MemoryDeduplicator) Begin(ctx context.Context, id string) (func(bool), bool, error) {
 	for {
 		d.mu.Lock()
-		now := d.now()
+		now := d.since(d.now())
 		d.expire(now)
-		if e, ok := d.seen[id]; ok && now.Before(e.expires) {
+		if seq, ok := d.seen[id]; ok && now < d.entry(seq).expires {
 			d.mu.Unlock()
 			return nil, true, nil
 		}
 		f, busy := d.inflight[id]
 		if !busy {
-			f = &flight{done: make(chan struct{})}
+			f = &flight{}
 			d.inflight[id] = f
 			d.mu.Unlock()
 			return d.releaser(id, f), false, nil
+		}
+		if f.done == nil {
+			// Most ids are never waited for: the channel is made only
+			// for the first copy that has to wait.
+			f.done = make(chan struct{})
 		}
 		d.mu.Unlock()
 		select {
@@ -162,10 +177,12 @@ func (f *flight) release(processed bool) {
 	f.released = true
 	delete(d.inflight, f.id)
 	if processed {
-		d.remember(f.id, d.now())
+		d.remember(f.id, d.since(d.now()))
 	}
 	f.processed = processed
-	close(f.done)
+	if f.done != nil {
+		close(f.done)
+	}
 }
 
 // Len returns the number of remembered ids, expired ones not yet dropped
@@ -176,29 +193,35 @@ func (d *MemoryDeduplicator) Len() int {
 	return len(d.seen)
 }
 
-func (d *MemoryDeduplicator) remember(id string, now time.Time) {
+func (d *MemoryDeduplicator) remember(id string, now time.Duration) {
 	d.expire(now)
 	d.seq++
-	e := seenEntry{id: id, seq: d.seq, expires: now.Add(d.window)}
-	d.seen[id] = e
-	d.queue = append(d.queue, e)
+	d.seen[id] = d.seq
+	d.queue = append(d.queue, seenEntry{id: id, expires: now + d.window})
 	for len(d.seen) > d.max {
 		d.pop()
 	}
 }
 
+// entry returns the queue entry numbered seq, which must be live: entries
+// are numbered consecutively and leave the queue only from its front.
+func (d *MemoryDeduplicator) entry(seq uint64) *seenEntry {
+	return &d.queue[len(d.queue)-int(d.seq-seq)-1]
+}
+
 // expire drops the expired entries at the front of the queue.
-func (d *MemoryDeduplicator) expire(now time.Time) {
-	for d.head < len(d.queue) && !now.Before(d.queue[d.head].expires) {
+func (d *MemoryDeduplicator) expire(now time.Duration) {
+	for d.head < len(d.queue) && now >= d.queue[d.head].expires {
 		d.pop()
 	}
 }
 
 func (d *MemoryDeduplicator) pop() {
 	e := d.queue[d.head]
+	seq := d.seq - uint64(len(d.queue)-d.head-1)
 	d.queue[d.head] = seenEntry{}
 	d.head++
-	if d.seen[e.id].seq == e.seq {
+	if d.seen[e.id] == seq {
 		delete(d.seen, e.id)
 	}
 	// Compact once the dead prefix outweighs the live part, so the queue

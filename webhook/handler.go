@@ -156,7 +156,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusInternalServerError, msgInternal)
 			return
 		case dup:
-			log.LogAttrs(ctx, slog.LevelDebug, "webhook: duplicate delivery", slog.String("webhook_id", ev.WebhookID))
+			if log.Enabled(ctx, slog.LevelDebug) { // retries are routine: build no attributes for nothing
+				log.LogAttrs(ctx, slog.LevelDebug, "webhook: duplicate delivery", slog.String("webhook_id", ev.WebhookID))
+			}
 			answer(w, http.StatusOK, msgDuplicate)
 			return
 		}
