@@ -37,12 +37,23 @@
 // receiver, and the caller waits on the pushed event:
 //
 //	v, _ := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL, SkipAudienceCheck: true})
-//	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)))
-//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver))
+//	binder, _ := webhook.NewBinder(receiverSecret) // 32+ random bytes only this receiver holds
+//	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)), dispatch.WithBinder(binder))
+//	defer d.Close()
+//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver,
+//		webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob))))
+//
 //	job, _ := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
 //		WebhookConfig: d.BatchWebhookConfig("https://example.com/gemini/webhook", nil),
 //	})
+//	d.Track(ctx, job.Name, "")
 //	ev, err := d.Wait(ctx, job.Name)
+//
+// Dynamic webhooks are signed with Google's global keys, which prove the
+// sender but not the intended receiver: the binding refuses deliveries
+// replayed from other customers' jobs (see package webhook). The command
+// examples/quickstart runs this whole flow offline against the fake Gemini
+// of package webhooktest.
 //
 // The packages depend on each other in one direction only: verify knows
 // nothing of events, webhook nothing of waiting, dispatch nothing of HTTP.
