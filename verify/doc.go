@@ -45,6 +45,13 @@
 //		Audience: "https://example.com/gemini/webhook", // for JWT deliveries
 //	})
 //
+// A JWT delivery is weaker than a v1 or v1a one: the token's signature
+// covers its claims, not the body nor webhook-id, so anyone holding a token
+// that passes the checks can attach any body to it until it expires. Keep
+// Audience specific to this endpoint, set Issuer, and never point JWKSURL at
+// a general-purpose key set such as Google's OAuth certificates, whose keys
+// sign ID tokens that anyone can obtain for any audience.
+//
 // A dynamic signature proves that Google sent a delivery, not that it was
 // meant for this receiver: any Gemini customer can obtain a validly signed
 // delivery and replay it here within the tolerance. Check a receiver-bound

@@ -85,6 +85,7 @@ func TestEd25519Failures(t *testing.T) {
 	ts := vecTimestamp
 	good := v1aEntry(f.ed[1].priv, vecID, ts, body)
 	stranger := newEdKey(t, "stranger")
+	forged := v1aEntry(stranger.priv, vecID, ts, body)
 	// An RSA signature over the same content, labelled v1a.
 	sum := sha256.Sum256(append([]byte(vecID+"."+ts+"."), body...))
 	rsaSig, err := rsa.SignPKCS1v15(rand.Reader, f.rsa.priv, crypto.SHA256, sum[:])
@@ -103,6 +104,9 @@ func TestEd25519Failures(t *testing.T) {
 		{"RSA signature as v1a", "v1a," + base64.StdEncoding.EncodeToString(rsaSig), vecBody, ErrMalformedHeader},
 		{"not base64", "v1a,@@@", vecBody, ErrMalformedHeader},
 		{"Ed25519 signature under a v1 label", "v1," + strings.TrimPrefix(good, "v1a,"), vecBody, ErrSchemeNotConfigured},
+		// Each v1a entry costs a pass over the body per key: the count is capped.
+		{"v1a entries at the limit", strings.Repeat(forged+" ", MaxEd25519Entries-1) + good, vecBody, nil},
+		{"too many v1a entries", strings.Repeat(forged+" ", MaxEd25519Entries) + good, vecBody, ErrMalformedHeader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

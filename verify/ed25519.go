@@ -25,7 +25,7 @@ var contentBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); ret
 // It fails with ErrJWKSUnavailable when there are no keys to try, and with
 // ErrMalformedHeader or ErrNoMatchingSignature when no entry verifies.
 func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte, e *entries) (string, *Error) {
-	var sigs [MaxSignatureEntries][ed25519.SignatureSize]byte
+	var sigs [MaxEd25519Entries][ed25519.SignatureSize]byte
 	n := 0
 	for _, s := range e.v1a[:e.nv1a] {
 		if decodeSignature(sigs[n][:], s) {

@@ -15,9 +15,15 @@ const (
 	// header(s), in bytes. Genuine headers are one or two entries of under
 	// 100 bytes, or a JWT of about 1 KiB.
 	MaxSignatureHeaderLen = 8 << 10
-	// MaxSignatureEntries caps the number of "version,signature" entries:
-	// each v1a entry costs one Ed25519 verification per key in the JWKS.
+	// MaxSignatureEntries caps the number of "version,signature" entries.
 	MaxSignatureEntries = 16
+	// MaxEd25519Entries caps the number of v1a entries. Each one costs an
+	// Ed25519 verification, a SHA-512 pass over the whole body and a scalar
+	// multiplication, per Ed25519 key in the JWKS, and a forger can make
+	// every entry look plausible: with 16 entries and Google's three keys a
+	// forged 1 MiB delivery would cost some 50 passes over its body. Gemini
+	// sends one v1a entry; the cap leaves room for a key rotation.
+	MaxEd25519Entries = 4
 	// MaxWebhookIDLen caps the length of the webhook-id header, in bytes.
 	MaxWebhookIDLen = 256
 )
@@ -67,7 +73,7 @@ func headerValue(h http.Header, canonical string) string {
 type entries struct {
 	v1   [MaxSignatureEntries]string
 	nv1  int
-	v1a  [MaxSignatureEntries]string
+	v1a  [MaxEd25519Entries]string
 	nv1a int
 }
 
@@ -75,7 +81,8 @@ type entries struct {
 // space-separated "version,signature" entries (PROTOCOL.md §4). Entries of
 // unknown versions are skipped, as Standard Webhooks requires.
 // It fails with ErrMalformedHeader if an entry has no comma or an empty
-// version, or if there are more than MaxSignatureEntries entries.
+// version, or if there are more than MaxSignatureEntries entries or more
+// than MaxEd25519Entries v1a entries.
 func parseEntries(values []string, e *entries) *Error {
 	n := 0
 	for _, value := range values {
@@ -98,6 +105,9 @@ func parseEntries(values []string, e *entries) *Error {
 				e.v1[e.nv1] = sig
 				e.nv1++
 			case string(SchemeEd25519):
+				if e.nv1a == MaxEd25519Entries {
+					return fail(ErrMalformedHeader, "webhook-signature has more than "+strconv.Itoa(MaxEd25519Entries)+" v1a entries")
+				}
 				e.v1a[e.nv1a] = sig
 				e.nv1a++
 			}

@@ -131,7 +131,8 @@ func New(cfg Config) (*Verifier, error) {
 //   - ErrMissingHeader if webhook-signature is absent or blank, or, for a
 //     list of entries, if webhook-id or webhook-timestamp is absent;
 //   - ErrMalformedHeader if webhook-signature is longer than
-//     MaxSignatureHeaderLen, has more than MaxSignatureEntries entries, has
+//     MaxSignatureHeaderLen, has more than MaxSignatureEntries entries (or
+//     MaxEd25519Entries v1a entries), has
 //     an entry that is not "version,signature", has only v1 or v1a entries
 //     that are not base64 of a signature, or is not a well-formed JWT; or
 //     if webhook-id is longer than MaxWebhookIDLen;

@@ -53,9 +53,9 @@ type Config struct {
 	// MaxTTL is the ceiling for the Cache-Control max-age, so a rotated
 	// key is picked up eventually whatever the server says. 0 means 24 hours.
 	MaxTTL time.Duration
-	// RefetchInterval is the minimum time between two fetch attempts that
-	// were not caused by expiry of a good set: forced refetches (Refresh)
-	// and retries after a failure. 0 means 30 seconds.
+	// RefetchInterval is the minimum time between two fetch attempts,
+	// whatever caused them (expiry, Refresh, a retry after a failure); an
+	// expired set is served meanwhile. 0 means 30 seconds.
 	RefetchInterval time.Duration
 	// MaxBytes caps the response body; a larger response is an error.
 	// 0 means 1 MiB.
@@ -71,7 +71,8 @@ type Config struct {
 // one caller does not fail the others waiting for the same fetch; it stays
 // in the call until the fetch ends (at most the timeout). Every other caller
 // waits for that fetch's result or for its own context, whichever comes
-// first. No goroutine outlives a call.
+// first, except that Keys serves an expired set at once rather than wait.
+// No goroutine outlives a call.
 //
 // TTL: a set is fresh for the response's Cache-Control max-age (minus Age)
 // clamped to [MinTTL, MaxTTL]. Without a usable max-age (absent, malformed,
@@ -80,11 +81,11 @@ type Config struct {
 // still bounds the fetch rate.
 //
 // Rate limit: a fetch attempt is never started within RefetchInterval of
-// the previous attempt (successful or not) except when a fresh set's TTL
-// runs out, so forged deliveries cannot make the cache hammer the key
-// server. This applies to Refresh and to retries after a failed fetch,
-// including when no set was ever obtained: then the remembered failure is
-// returned until the interval has passed.
+// the previous attempt (successful or not), so forged deliveries cannot
+// make the cache hammer the key server. This applies to expiry, to Refresh
+// and to retries after a failed fetch, including when no set was ever
+// obtained: then the remembered failure is returned until the interval has
+// passed. A set that expires within the interval is served until it ends.
 type Cache struct {
 	url             string
 	client          *http.Client
@@ -165,7 +166,8 @@ func defaultClient() *http.Client {
 }
 
 // Keys returns the cached set, fetching when there is none or it has
-// expired. When a refetch after expiry fails but an older set exists, Keys
+// expired; an expired set is returned without waiting while another caller
+// fetches. When a refetch after expiry fails but an older set exists, Keys
 // keeps serving the old set and returns it with a nil error; the failure is
 // remembered, and the next attempt waits for RefetchInterval, so a key
 // server outage costs one request per interval, not one per call.
@@ -176,7 +178,11 @@ func defaultClient() *http.Client {
 // fetch; the error then also wraps ctx's cause.
 func (c *Cache) Keys(ctx context.Context) (*Set, error) {
 	c.mu.Lock()
-	if s := c.set; s != nil && c.now().Before(s.Expires) {
+	// While a fetch runs, an expired set is still served rather than
+	// waited on: a key server that hangs must not hold every delivery for
+	// up to the fetch timeout. A signature the old set cannot verify goes
+	// on to Refresh, which does wait for the fetch.
+	if s := c.set; s != nil && (c.now().Before(s.Expires) || c.inflight != nil) {
 		c.mu.Unlock()
 		return s, nil
 	}

@@ -533,3 +533,40 @@ func TestFetchErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredSetServedDuringFetch checks that while one caller refetches an
+// expired set from a slow key server, Keys serves the expired set to the
+// others instead of holding them, and Refresh still waits for the new set.
+func TestExpiredSetServedDuringFetch(t *testing.T) {
+	srv := newKeyServer(t, docA)
+	clock := newClock()
+	c := newTestCache(t, srv.URL, clock, nil)
+	mustKeys(t, c, idsA)
+
+	srv.respond(http.StatusOK, docB, nil)
+	clock.Advance(defaultMinTTL)
+	arrived, release := srv.gate(t)
+	fetched := make(chan *Set, 1)
+	go func() { s, _ := c.Keys(context.Background()); fetched <- s }()
+	<-arrived // the fetcher is held by the server
+
+	c.onWait = func() {
+		t.Error("Keys waited for the fetch although it had a set to serve")
+		release() // fail rather than hang
+	}
+	mustKeys(t, c, idsA)
+
+	waiting := make(chan struct{}, 1)
+	c.onWait = func() { waiting <- struct{}{} }
+	refreshed := make(chan *Set, 1)
+	go func() { s, _ := c.Refresh(context.Background()); refreshed <- s }()
+	<-waiting
+	release()
+	if diff := cmp.Diff(idsB, edIDs(<-refreshed)); diff != "" {
+		t.Errorf("Refresh during the fetch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(idsB, edIDs(<-fetched)); diff != "" {
+		t.Errorf("fetching Keys (-want +got):\n%s", diff)
+	}
+	wantRequests(t, srv, 2)
+}
