@@ -226,6 +226,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// maxPrealloc bounds the buffer readBody allocates from the declared
+// Content-Length before any byte has arrived: otherwise each connection that
+// declares the maximum and then sends nothing would hold MaxBodyBytes of
+// memory. Real deliveries are far smaller and still get one allocation.
+const maxPrealloc = 32 << 10
+
 // readBody reads the whole body, at most limit bytes; a longer one fails
 // with *http.MaxBytesError, and the server then closes the connection.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
@@ -235,7 +241,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	size := int64(512)
 	if r.ContentLength >= 0 {
-		size = r.ContentLength + 1 // +1: read io.EOF without growing
+		size = min(r.ContentLength+1, maxPrealloc) // +1: read io.EOF without growing
 	}
 	buf := make([]byte, 0, size)
 	for {

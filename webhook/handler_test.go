@@ -611,3 +611,29 @@ func TestNewHandlerPanicsOnNil(t *testing.T) {
 		})
 	}
 }
+
+// TestReadBodyDoesNotTrustContentLength checks that a request declaring a
+// large body but sending little does not make the handler allocate what it
+// declared: that would let idle connections pin MaxBodyBytes each.
+func TestReadBodyDoesNotTrustContentLength(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
+	r.ContentLength = DefaultMaxBodyBytes
+	body, err := readBody(httptest.NewRecorder(), r, DefaultMaxBodyBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(body) != "{}" {
+		t.Errorf("body = %q, want %q", body, "{}")
+	}
+	if cap(body) > maxPrealloc {
+		t.Errorf("readBody allocated %d bytes for a 2-byte body declaring %d", cap(body), r.ContentLength)
+	}
+
+	// A body larger than the preallocation is still read whole.
+	want := strings.Repeat("x", 3*maxPrealloc)
+	r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(want))
+	body, err = readBody(httptest.NewRecorder(), r, DefaultMaxBodyBytes)
+	if err != nil || string(body) != want {
+		t.Errorf("readBody of %d bytes = %d bytes, %v", len(want), len(body), err)
+	}
+}
