@@ -74,3 +74,28 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // AdvanceTo moves the clock to t.
 func (c *fakeClock) AdvanceTo(t time.Time) { c.Advance(t.Sub(c.Now())) }
+
+// live counts the timers neither fired nor stopped.
+func (c *fakeClock) live() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if !t.done {
+			n++
+		}
+	}
+	return n
+}
+
+// drainArmed discards the deadlines of the timers armed so far, so that the
+// next receive from armed is a timer armed afterwards.
+func (c *fakeClock) drainArmed() {
+	for {
+		select {
+		case <-c.armed:
+		default:
+			return
+		}
+	}
+}

@@ -456,3 +456,41 @@ func TestEventError(t *testing.T) {
 		t.Error("failed job matches ErrJobExpired")
 	}
 }
+
+// blockingLoadStore is a memoryStore whose Load hangs until its ctx ends,
+// like a shared store that is unreachable.
+type blockingLoadStore struct{ *memoryStore }
+
+func (s blockingLoadStore) Load(ctx context.Context, key string) (*webhook.Event, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWaitCtxBoundsStoreLoad checks that Wait honours its ctx while the
+// store lookup of an early event hangs, and releases the wait.
+func TestWaitCtxBoundsStoreLoad(t *testing.T) {
+	d := New(WithLogger(nil), WithStore(blockingLoadStore{newMemoryStore(time.Now, time.Hour, 10)}))
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 2)
+	go func() {
+		_, err := d.Wait(ctx, "batches/slow")
+		errc <- err
+	}()
+	go func() {
+		_, err := d.WaitKey(ctx, "k-slow")
+		errc <- err
+	}()
+	cancel()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Wait = %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second): // a failure guard, not a wait for success
+			t.Fatal("Wait ignored its ctx while the store lookup hung")
+		}
+	}
+	assertIdle(t, d)
+}

@@ -233,7 +233,7 @@ func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 // everything the wait held; ErrClosed when the Dispatcher is closed;
 // ErrInvalidID for an empty id.
 func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error) {
-	return d.wait(ctx, d.Watch(id))
+	return d.wait(ctx, d.watch(ctx, id, false))
 }
 
 // WaitKey is Wait for the correlation key of a webhook_config made by the
@@ -241,7 +241,7 @@ func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error
 // wait resolves from events only: prefer Wait, after Track(ctx, id, key),
 // which matches the key too and can poll.
 func (d *Dispatcher) WaitKey(ctx context.Context, key string) (*webhook.Event, error) {
-	return d.wait(ctx, d.WatchKey(key))
+	return d.wait(ctx, d.watchKey(ctx, key))
 }
 
 func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error) {
@@ -261,17 +261,24 @@ func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error
 // id and returns a Future that resolves as Wait would. A Future holds no
 // goroutine; select on Done for thousands of them, or hand them to a loop.
 // Call Stop on a Future no longer wanted, to release it.
-func (d *Dispatcher) Watch(id string) *Future { return d.watch(id, false) }
+func (d *Dispatcher) Watch(id string) *Future { return d.watch(context.Background(), id, false) }
 
 // WatchKey is the non-blocking form of WaitKey.
-func (d *Dispatcher) WatchKey(key string) *Future {
+func (d *Dispatcher) WatchKey(key string) *Future { return d.watchKey(context.Background(), key) }
+
+func (d *Dispatcher) watchKey(ctx context.Context, key string) *Future {
 	if key == "" {
-		return d.watch("", true)
+		return d.watch(ctx, "", true)
 	}
-	return d.watch(corrKey(key), true)
+	return d.watch(ctx, corrKey(key), true)
 }
 
-func (d *Dispatcher) watch(id string, corr bool) *Future {
+// watch registers a Future on id and resolves it at once from the store
+// when its event is already there. ctx bounds that store lookup, so that a
+// Wait whose ctx ends is not held by a slow store; once an event is found,
+// consuming a requires_action is not cut short, or a later wait could get
+// the stale pause.
+func (d *Dispatcher) watch(ctx context.Context, id string, corr bool) *Future {
 	f := &Future{d: d, id: id, done: make(chan struct{}), hidx: -1, corr: corr}
 	key := f.key()
 	if key == "" {
@@ -303,17 +310,17 @@ func (d *Dispatcher) watch(id string, corr bool) *Future {
 
 	// Registered first, then looked up: a Deliver that saved before our
 	// registration is visible here, one that saves after it finds us.
-	ev, err := d.store.Load(context.Background(), key)
-	if err != nil {
+	ev, err := d.store.Load(ctx, key)
+	if err != nil && ctx.Err() == nil {
 		d.log.Warn("dispatch: store: load", slog.String("key", key), slog.Any("error", err))
 	}
 	if ev != nil {
-		d.resolveLoaded(f, key, ev)
+		d.resolveLoaded(ctx, f, key, ev)
 	}
 	return f
 }
 
-func (d *Dispatcher) resolveLoaded(f *Future, key string, ev *webhook.Event) {
+func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, ev *webhook.Event) {
 	d.mu.Lock()
 	if !f.linked {
 		d.mu.Unlock()
@@ -323,11 +330,11 @@ func (d *Dispatcher) resolveLoaded(f *Future, key string, ev *webhook.Event) {
 	d.mu.Unlock()
 	if needsAction(ev) {
 		var buf [3]string
-		keys, _ := d.keysOf(context.Background(), ev, buf[:0])
+		keys, _ := d.keysOf(context.WithoutCancel(ctx), ev, buf[:0])
 		if !containsKey(keys, key) {
 			keys = append(keys, key)
 		}
-		d.consume(context.Background(), keys, ev)
+		d.consume(context.WithoutCancel(ctx), keys, ev)
 	}
 	d.resolved.Add(1)
 	if ev.Polled {

@@ -57,9 +57,6 @@ func (f *Future) Stop() bool {
 
 func (f *Future) key() string {
 	if f.corr {
-		if f.id == corrPrefix {
-			return ""
-		}
 		return f.id
 	}
 	return idKey(f.id)

@@ -150,7 +150,7 @@ func TestPolledRequiresActionIsNotStale(t *testing.T) {
 		t.Fatal("first wait")
 	}
 	f := d.Watch("int")
-	recv(t, clk.armed, "timer")
+	clk.drainArmed() // Watch has armed the timer; only the next arming matters
 	clk.Advance(DefaultQuietPeriod)
 	recv(t, p.calls, "poll")
 	p.answers <- pollAnswer{ev: event(webhook.InteractionRequiresAction, "int", ra.Timestamp)}
@@ -196,4 +196,39 @@ func TestCloseStopsPolls(t *testing.T) {
 	if _, err := f.Result(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Result = %v", err)
 	}
+}
+
+// TestNoTimerLeftWhenNothingToPoll checks that the poll timer is stopped
+// once no wait is left to poll, whether the waits were cancelled or
+// resolved.
+func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	f := d.Watch("batches/a")
+	go func() {
+		_, err := d.wait(ctx, f)
+		errc <- err
+	}()
+	recv(t, clk.armed, "timer")
+	cancel()
+	if err := recv(t, errc, "cancelled wait"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v", err)
+	}
+	if n := clk.live(); n != 0 {
+		t.Errorf("%d timer(s) still armed after the only wait was cancelled", n)
+	}
+
+	g := d.Watch("v1_b")
+	d.Deliver(context.Background(), event(webhook.InteractionCompleted, "v1_b", clk.Now()))
+	if _, err := g.Result(); err != nil {
+		t.Fatal(err)
+	}
+	if n := clk.live(); n != 0 {
+		t.Errorf("%d timer(s) still armed after the only wait resolved", n)
+	}
+	assertIdle(t, d)
 }

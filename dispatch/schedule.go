@@ -45,9 +45,17 @@ func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint16) {
 	d.rearmLocked()
 }
 
+// unscheduleLocked takes the head f off the heap; when nothing is left to
+// poll it also stops the timer, so that a Dispatcher whose waits have all
+// ended or been cancelled holds no timer.
 func (d *Dispatcher) unscheduleLocked(f *Future) {
-	if f.hidx >= 0 {
-		heap.Remove(&d.heap, int(f.hidx))
+	if f.hidx < 0 {
+		return
+	}
+	heap.Remove(&d.heap, int(f.hidx))
+	if len(d.heap) == 0 && d.stopTimer != nil {
+		d.stopTimer()
+		d.stopTimer = nil
 	}
 }
 

@@ -174,6 +174,9 @@ func run() error {
 			return fmt.Errorf("GENAIHOOK_PUBLIC_URL: %w", err)
 		}
 		path = u.Path
+		if path == "" {
+			path = "/"
+		}
 	} else {
 		e.hookURL = "http://" + ln.Addr().String() + path
 	}
