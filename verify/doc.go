@@ -50,7 +50,8 @@
 // that passes the checks can attach any body to it until it expires. Keep
 // Audience specific to this endpoint, set Issuer, and never point JWKSURL at
 // a general-purpose key set such as Google's OAuth certificates, whose keys
-// sign ID tokens that anyone can obtain for any audience.
+// sign ID tokens that anyone can obtain for any audience: New refuses that
+// URL unless Issuer is set to something other than accounts.google.com.
 //
 // A dynamic signature proves that Google sent a delivery, not that it was
 // meant for this receiver: any Gemini customer can obtain a validly signed

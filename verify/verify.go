@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,9 @@ type Verifier struct {
 // New returns an *Error wrapping ErrBadConfig if no scheme is configured (no
 // Secrets, no Keyring and no JWKSURL), if a secret is empty, is not base64
 // or decodes to nothing (the reason names its index, never its value), if
-// JWKSURL is neither https nor http to a loopback host, if a duration is
+// JWKSURL is neither https nor http to a loopback host, if JWKSURL is
+// Google's OAuth certificates without an Issuer that tells Gemini's tokens
+// from anyone's Google ID token, if a duration is
 // negative, or if JWKSMinTTL exceeds JWKSMaxTTL.
 func New(cfg Config) (*Verifier, error) {
 	for _, d := range []struct {
@@ -87,6 +90,10 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.JWKSURL != "" {
 		if err := jwks.ValidateURL(cfg.JWKSURL); err != nil {
 			return nil, fail(ErrBadConfig, "JWKSURL: "+err.Error())
+		}
+		if isGoogleOAuthCerts(cfg.JWKSURL) && !trustworthyIssuer(cfg.Issuer) {
+			return nil, fail(ErrBadConfig, "JWKSURL: Google's OAuth certificates also sign ID tokens that anyone can obtain for any audience; "+
+				"use GeminiJWKSURL, or set Issuer to the iss of Gemini's tokens (not accounts.google.com)")
 		}
 		c, err := jwks.New(jwks.Config{
 			URL:             cfg.JWKSURL,
@@ -283,6 +290,20 @@ func (v *Verifier) verifyJWTDelivery(ctx context.Context, h http.Header, id, tok
 	}
 	r.KeyID, r.Claims = kid, claims
 	return r, nil
+}
+
+// isGoogleOAuthCerts reports whether u is Google's general-purpose OAuth
+// key set, which Google's webhook docs also link to.
+func isGoogleOAuthCerts(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && strings.EqualFold(p.Hostname(), "www.googleapis.com") && strings.HasPrefix(p.Path, "/oauth2/")
+}
+
+// trustworthyIssuer reports whether an Issuer check tells a Gemini token
+// from a Google account's ID token, which carries accounts.google.com.
+func trustworthyIssuer(iss string) bool {
+	iss = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(iss), "https://"), "/")
+	return iss != "" && !strings.EqualFold(iss, "accounts.google.com")
 }
 
 // reasonOf returns the reason of err, without the sentinel's text when err

@@ -107,6 +107,8 @@ func TestNewErrors(t *testing.T) {
 		{"http JWKS", Config{JWKSURL: "http://example.com/jwks.json"}, "JWKSURL"},
 		{"ftp JWKS", Config{JWKSURL: "ftp://127.0.0.1/jwks.json"}, "JWKSURL"},
 		{"JWKS without host", Config{JWKSURL: "https:///jwks.json"}, "JWKSURL"},
+		{"OAuth certs without issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", SkipAudienceCheck: true}, "OAuth"},
+		{"OAuth certs with Google accounts issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://accounts.google.com"}, "OAuth"},
 		{"negative tolerance", Config{Secrets: good, Tolerance: -time.Second}, "Tolerance"},
 		{"negative leeway", Config{JWKSURL: GeminiJWKSURL, Leeway: -time.Second}, "Leeway"},
 		{"negative min TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: -1}, "JWKSMinTTL"},
@@ -144,6 +146,7 @@ func TestNewValid(t *testing.T) {
 		{JWKSURL: "http://127.0.0.1:1/jwks.json"},
 		{JWKSURL: "http://localhost/jwks.json", Secrets: []string{vecSecret}},
 		{JWKSURL: "http://[::1]:8080/jwks.json"},
+		{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://generativelanguage.googleapis.com"},
 	} {
 		if _, err := New(cfg); err != nil {
 			t.Errorf("New(%+v): %v", cfg, err)
