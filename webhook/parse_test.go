@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -199,4 +200,118 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a known type without data.id: %q", body)
 		}
 	})
+}
+
+// TestParseMatchesEncodingJSON pins what Parse answers for bodies that
+// jsonv2 refuses or matches differently from encoding/json, so that
+// decodeFast cannot change it.
+func TestParseMatchesEncodingJSON(t *testing.T) {
+	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		body string
+		want *Event
+	}{
+		{
+			name: "names in another case",
+			body: `{"TYPE":"batch.succeeded","Version":"v1","timeStamp":"2026-01-22T12:00:00Z","DATA":{"Id":"b","USER_METADATA":{"k":"v"}}}`,
+			want: &Event{Type: BatchSucceeded, Version: "v1", Timestamp: ts, Data: Data{ID: "b"},
+				UserMetadata: map[string]any{"k": "v"}},
+		},
+		{
+			name: "a name under Unicode case folding",
+			body: `{"type":"x","ver\u017fion":"v1","timestamp":"2026-01-22T12:00:00Z"}`,
+			want: &Event{Type: "x", Version: "v1", Timestamp: ts},
+		},
+		{
+			name: "a name without its underscore is unknown",
+			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","userMetadata":{"k":"v"}}`,
+			want: &Event{Type: "x", Timestamp: ts},
+		},
+		{
+			name: "the same name twice: the last wins",
+			body: `{"type":"x","Type":"batch.expired","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`,
+			want: &Event{Type: BatchExpired, Timestamp: ts, Data: Data{ID: "b"}},
+		},
+		{
+			name: "data twice: the last wins",
+			body: `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a"},"data":{"id":"b","error_code":3}}`,
+			want: &Event{Type: BatchFailed, Timestamp: ts, Data: Data{ID: "b", ErrorCode: "3"}},
+		},
+		{
+			name: "a user_metadata key twice: the last wins",
+			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":1,"k":2}}`,
+			want: &Event{Type: "x", Timestamp: ts, UserMetadata: map[string]any{"k": 2.0}},
+		},
+		{
+			name: "a lone surrogate becomes U+FFFD",
+			body: `{"type":"x\ud800","timestamp":"2026-01-22T12:00:00Z"}`,
+			want: &Event{Type: "x\uFFFD", Timestamp: ts},
+		},
+		{
+			name: "invalid UTF-8 becomes U+FFFD",
+			body: "{\"type\":\"x\xff\",\"timestamp\":\"2026-01-22T12:00:00Z\"}",
+			want: &Event{Type: "x\uFFFD", Timestamp: ts},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			tt.want.Raw = []byte(tt.body)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzFastPathMatchesV1 checks decodeFast's contract: a body it accepts,
+// decodeFastV1 (encoding/json) accepts too and decodes to the same
+// fastEnvelope, so the fast path never changes what Parse answers. Floats
+// compare by their bits, so that -0 is not 0.
+func FuzzFastPathMatchesV1(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123","output_file_uri":"gs://bucket/results.jsonl"}}`,
+		`{"type":"batch.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/x","error_code":3,"error_message":"m"}}`,
+		`{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"a":[{"b":null}],"n":-0,"e":1e308},"data":{"id":"i","user_metadata":{"k":"t","o":{}}}}`,
+		`{"type":"video.generated","timestamp":"2026-01-22T12:00:00Z","data":{"id":"v","error_code":"X","video_uri":"u","file_name":"f"}}`,
+		`{"TYPE":"x","Version":"v1","DATA":{"ID":"i","Error_Code":null,"USER_METADATA":{}}}`,
+		`{"ver\u017fion":"v1","userMetadata":{},"user-metadata":{},"data":{"outputFileUri":"u"}}`,
+		`{"type":"a","Type":"b","data":{"id":"x"},"data":{"file_name":"f"}}`,
+		`{"user_metadata":{"k":1,"k":2}}`,
+		`{"type":"\ud800\u00e9\ud83d\ude00\u0000"}`,
+		"{\"type\":\"\xff\"}",
+		`{"data":{"error_code":-1e400}}`, `{"user_metadata":{"a":1e400}}`,
+		`{"data":null,"user_metadata":null}`, `{"data":"y","user_metadata":[1]}`,
+		`null`, ` {} `, `[]`, ``, `{"type":"x"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	exactFloats := cmp.Comparer(func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := decodeFast(body)
+		if !ok {
+			return
+		}
+		want, ok := decodeFastV1(body)
+		if !ok {
+			t.Fatalf("decodeFast accepted a body encoding/json refuses: %q", body)
+		}
+		if diff := cmp.Diff(want, got, exactFloats); diff != "" {
+			t.Fatalf("decodeFast(%q) mismatch (-encoding/json +jsonv2):\n%s", body, diff)
+		}
+	})
+}
+
+// decodeFastV1 is decodeFast with encoding/json: the oracle of
+// FuzzFastPathMatchesV1.
+func decodeFastV1(body []byte) (fastEnvelope, bool) {
+	var f fastEnvelope
+	if json.Unmarshal(body, &f) != nil {
+		return fastEnvelope{}, false
+	}
+	return f, true
 }
