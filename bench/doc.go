@@ -3,5 +3,5 @@
 // module so that the reference library never becomes a requirement of
 // github.com/genaihook/genaihook. Run it with:
 //
-//	cd bench && go test -run '^$' -bench . -benchmem -count 5
+//	cd bench && go test -run '^$' -bench . -benchmem -count 10
 package bench

@@ -405,7 +405,7 @@ func TestRetention(t *testing.T) {
 	for i := range 5 {
 		d.Deliver(ctx, event(webhook.BatchSucceeded, fmt.Sprintf("batches/b%d", i), t0))
 	}
-	if n := d.mem.len(); n > 3 {
+	if n := d.store.(*memoryStore).len(); n > 3 {
 		t.Fatalf("store holds %d entries, max 3", n)
 	}
 	for i, want := range []bool{false, false, true, true, true} {

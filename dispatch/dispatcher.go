@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -20,7 +21,6 @@ import (
 type Dispatcher struct {
 	cfg   config
 	store Store
-	mem   *memoryStore // the default store, nil under WithStore
 	log   *slog.Logger
 
 	mu        sync.Mutex
@@ -58,8 +58,7 @@ func New(opts ...Option) *Dispatcher {
 		sem:     make(chan struct{}, cfg.concurrency),
 	}
 	if d.store == nil {
-		d.mem = newMemoryStore(cfg.now, cfg.ttl, cfg.maxStored)
-		d.store = d.mem
+		d.store = newMemoryStore(cfg.now, cfg.ttl, cfg.maxStored)
 	}
 	d.pollCtx, d.cancelPolls = context.WithCancel(context.Background())
 	if b, ok := d.store.(Broadcaster); ok {
@@ -331,7 +330,7 @@ func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, e
 	if needsAction(ev) {
 		var buf [3]string
 		keys, _ := d.keysOf(context.WithoutCancel(ctx), ev, buf[:0])
-		if !containsKey(keys, key) {
+		if !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
 		d.consume(context.WithoutCancel(ctx), keys, ev)
@@ -341,15 +340,6 @@ func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, e
 		d.resolvedByPoll.Add(1)
 	}
 	f.finish(ev, nil)
-}
-
-func containsKey(keys []string, k string) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // unlinkLocked removes f from key's list, handing the poll schedule on when

@@ -46,6 +46,8 @@ type JobError struct {
 	Polled bool
 }
 
+// Error returns "dispatch: job <id> <outcome>", followed by Gemini's error
+// message and code when there are any.
 func (e *JobError) Error() string {
 	msg := fmt.Sprintf("dispatch: job %s %s", e.ID, e.Outcome)
 	switch {

@@ -173,10 +173,11 @@ func interactionEvent(id string, in *interactions.Interaction) *webhook.Event {
 	case interactions.InteractionStatusFailed:
 		t = webhook.InteractionFailed
 		if len(in.Errors) > 0 {
-			if e := in.Errors[0]; e.Code != nil {
+			e := in.Errors[0]
+			if e.Code != nil {
 				data.ErrorCode = webhook.ErrorCode(*e.Code)
 			}
-			if e := in.Errors[0]; e.Message != nil {
+			if e.Message != nil {
 				data.ErrorMessage = *e.Message
 			}
 		}

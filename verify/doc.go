@@ -63,5 +63,5 @@
 // first dynamic delivery, cached for its Cache-Control max-age (bounded by
 // Config.JWKSMinTTL and JWKSMaxTTL), refetched when no cached key verifies
 // at most once per Config.JWKSRefetchInterval, shared by concurrent callers,
-// and served stale while the endpoint is down.
+// and served stale while it is being refetched or the endpoint is down.
 package verify

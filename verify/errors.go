@@ -40,7 +40,9 @@ var (
 	ErrSchemeNotConfigured = errors.New("verify: signature scheme not configured")
 	// ErrBadConfig: the Config given to New is unusable (no scheme, an empty
 	// or undecodable secret, a JWKS URL that is neither https nor http to a
-	// loopback host, a negative duration), or a secret given to Sign is.
+	// loopback host, Google's OAuth certificates without a telling Issuer, a
+	// negative duration, JWKSMinTTL above JWKSMaxTTL), or a secret given to
+	// Sign is.
 	ErrBadConfig = errors.New("verify: bad configuration")
 )
 

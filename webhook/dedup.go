@@ -138,10 +138,10 @@ func (d *MemoryDeduplicator) Begin(ctx context.Context, id string) (func(bool), 
 		}
 		f, busy := d.inflight[id]
 		if !busy {
-			f = &flight{}
+			f = &flight{d: d, id: id}
 			d.inflight[id] = f
 			d.mu.Unlock()
-			return d.releaser(id, f), false, nil
+			return f.release, false, nil
 		}
 		if f.done == nil {
 			// Most ids are never waited for: the channel is made only
@@ -159,11 +159,6 @@ func (d *MemoryDeduplicator) Begin(ctx context.Context, id string) (func(bool), 
 			return nil, false, ctx.Err()
 		}
 	}
-}
-
-func (d *MemoryDeduplicator) releaser(id string, f *flight) func(bool) {
-	f.d, f.id = d, id
-	return f.release
 }
 
 // release ends f's hold on its id. Calls after the first are ignored.

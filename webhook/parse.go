@@ -38,7 +38,8 @@ func (e *ParseError) Error() string {
 // Unwrap returns ErrMalformedEvent.
 func (e *ParseError) Unwrap() error { return ErrMalformedEvent }
 
-// envelope is the wire shape Parse decodes and validates. Timestamp stays a
+// envelope is the wire shape Parse validates, filled from decodeFast's
+// result or, when that fails, decoded with encoding/json. Timestamp stays a
 // string so that a bad value is a validation error on "timestamp" rather
 // than an opaque decoding error; data stays raw so that an unknown type may
 // carry any data at all.

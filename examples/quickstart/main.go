@@ -85,8 +85,7 @@ type env struct {
 	listen  string
 	hookURL string // filled in once listening, offline
 	live    bool
-	// offline: the fake, and how long after creation each job ends
-	fake *webhooktest.Server
+	fake    *webhooktest.Server // offline only
 }
 
 func setup(ctx context.Context) (*env, func(), error) {

@@ -13,10 +13,12 @@
 //     and retries after a failed fetch happen at most once per
 //     Config.RefetchInterval, measured from the last attempt.
 //   - Concurrent callers share one in-flight fetch.
-//   - When a fetch fails, the last good set keeps being served.
+//   - While a fetch runs, and when it fails, the last good set keeps being
+//     served.
 //   - The response body is capped at Config.MaxBytes; status must be 200.
 //   - No goroutine is started: the caller that needs a fetch performs it
-//     synchronously, others wait for it (or for their own context).
+//     synchronously; others wait for it (or for their own context), except
+//     that Keys serves an expired set at once rather than wait.
 //
 // Typical use, from package verify:
 //

@@ -480,7 +480,7 @@ func (s *Sender) signHMAC(id string, ts time.Time, body []byte) (string, error) 
 	entries := make([]string, len(s.Secrets))
 	for i, secret := range s.Secrets {
 		if s.Faults.WrongSecret {
-			secret = randomSecret()
+			secret = newSigningSecret()
 		}
 		e, err := verify.Sign(secret, id, ts, body)
 		if err != nil {
@@ -598,12 +598,6 @@ func newWebhookID() string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	return fmt.Sprintf("msg_%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
-
-func randomSecret() string {
-	var b [24]byte
-	crand.Read(b[:])
-	return "whsec_" + base64.StdEncoding.EncodeToString(b[:])
 }
 
 // tamper returns body with a space after its first byte: for a JSON object

@@ -49,6 +49,11 @@ type fakeSecret struct {
 	expires time.Time // zero: does not expire
 }
 
+// live reports whether sc still signs at now.
+func (sc fakeSecret) live(now time.Time) bool {
+	return sc.expires.IsZero() || now.Before(sc.expires)
+}
+
 func (wh *fakeWebhook) subscribed(t webhook.EventType) bool {
 	return slices.Contains(wh.events, string(t))
 }
@@ -57,7 +62,7 @@ func (wh *fakeWebhook) subscribed(t webhook.EventType) bool {
 func (wh *fakeWebhook) liveSecrets(now time.Time) []string {
 	var out []string
 	for i := len(wh.secrets) - 1; i >= 0; i-- {
-		if sc := wh.secrets[i]; sc.expires.IsZero() || now.Before(sc.expires) {
+		if sc := wh.secrets[i]; sc.live(now) {
 			out = append(out, sc.value)
 		}
 	}
@@ -89,7 +94,7 @@ func (s *Server) webhookJSON(wh *fakeWebhook) map[string]any {
 	var secrets []map[string]any
 	for i := len(wh.secrets) - 1; i >= 0; i-- {
 		sc := wh.secrets[i]
-		if !sc.expires.IsZero() && !now.Before(sc.expires) {
+		if !sc.live(now) {
 			continue
 		}
 		e := map[string]any{"truncated_secret": truncateSecret(sc.value)}
@@ -371,7 +376,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, id string)
 			expires := now.Add(SecretOverlap)
 			live := wh.secrets[:0]
 			for _, sc := range wh.secrets {
-				if !sc.expires.IsZero() && !now.Before(sc.expires) {
+				if !sc.live(now) {
 					continue
 				}
 				if sc.expires.IsZero() || sc.expires.After(expires) {
