@@ -232,3 +232,34 @@ func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 	}
 	assertIdle(t, d)
 }
+
+// TestPolledEventCompleted checks that what a custom Poller leaves out of
+// its event (the id, the timestamp, the raw envelope) is filled in, and Raw
+// describes the event the waiter gets.
+func TestPolledEventCompleted(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	defer d.Close()
+	f := d.Watch("batches/bare")
+	recv(t, clk.armed, "first timer")
+	clk.Advance(DefaultQuietPeriod)
+	recv(t, p.calls, "poll")
+	stamp := clk.Now().Add(-time.Minute)
+	p.answers <- pollAnswer{ev: &webhook.Event{Type: webhook.BatchSucceeded, Timestamp: stamp}}
+	<-f.Done()
+	ev, err := f.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ev.Polled || ev.Data.ID != "batches/bare" || !ev.Timestamp.Equal(stamp) {
+		t.Fatalf("event = %+v", ev)
+	}
+	raw, err := webhook.Parse(ev.Raw)
+	if err != nil {
+		t.Fatalf("Raw does not parse: %v (%s)", err, ev.Raw)
+	}
+	if raw.Data.ID != "batches/bare" || raw.Type != webhook.BatchSucceeded {
+		t.Errorf("Raw = %s", ev.Raw)
+	}
+}

@@ -133,11 +133,15 @@ func (d *Dispatcher) poll(j pollJob) {
 		d.log.Warn("dispatch: poll failed, will retry", slog.String("id", j.id), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
 	case ev != nil:
 		ev.Polled = true
-		if ev.Data.ID == "" {
-			ev.Data.ID = j.id
-		}
-		if ev.Timestamp.IsZero() {
-			ev.Timestamp = d.cfg.now()
+		if ev.Data.ID == "" || ev.Timestamp.IsZero() || ev.Raw == nil {
+			// Complete what the Poller left out, and keep Raw the envelope
+			// of the event as the waiter sees it.
+			if ev.Data.ID == "" {
+				ev.Data.ID = j.id
+			}
+			if ev.Timestamp.IsZero() {
+				ev.Timestamp = d.cfg.now()
+			}
 			ev.Raw = envelopeJSON(ev)
 		}
 		if err := d.complete(d.pollCtx, ev); err != nil {
