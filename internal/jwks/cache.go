@@ -21,9 +21,9 @@ const (
 	defaultClientTimeout   = 10 * time.Second
 )
 
-// fetchTimeout bounds one fetch. The fetch runs on a context detached from
-// the caller's cancellation (see Cache), so this is what keeps a caller from
-// being held forever by a key server that never answers.
+// fetchTimeout bounds one fetch. The fetch runs in its own goroutine, on a
+// context detached from the callers' cancellation (see Cache), so this is
+// what ends it when a key server never answers.
 const fetchTimeout = 10 * time.Second
 
 // maxRedirects bounds redirects followed by the default HTTP client.
@@ -63,16 +63,18 @@ type Config struct {
 }
 
 // Cache holds the key set fetched from one URL. It is safe for concurrent
-// use and starts no goroutine.
+// use.
 //
-// Fetching: at most one fetch runs at a time. The caller that finds a fetch
-// needed performs it synchronously, on a context derived from its own with
-// context.WithoutCancel and bounded by a 10 s timeout, so cancelling that
-// one caller does not fail the others waiting for the same fetch; it stays
-// in the call until the fetch ends (at most the timeout). Every other caller
-// waits for that fetch's result or for its own context, whichever comes
-// first, except that Keys serves an expired set at once rather than wait.
-// No goroutine outlives a call.
+// Fetching: at most one fetch runs at a time, in a goroutine of its own
+// started by the Keys or Refresh call that found it needed (never by New),
+// on a context that keeps the starting caller's values but not its
+// cancellation, bounded by a 10 s timeout: the fetch always ends within
+// that time (the HTTP client must honour the request's context, as
+// net/http's does). Every caller, the starting one included, waits for the
+// fetch's result or for its own context, whichever comes first, and a
+// caller that leaves early does not stop the fetch: its result serves the
+// next callers. Keys never waits when it holds a set, even an expired one:
+// it returns that set at once and the refetch runs meanwhile.
 //
 // TTL: a set is fresh for the response's Cache-Control max-age (minus Age)
 // clamped to [MinTTL, MaxTTL]. Without a usable max-age (absent, malformed,
@@ -103,12 +105,13 @@ type Cache struct {
 	inflight    *fetchCall // the running fetch, nil when none
 
 	// onWait, when set (by tests), is called when a caller starts waiting
-	// for another caller's fetch.
+	// for a fetch.
 	onWait func()
 }
 
 // fetchCall is one in-flight fetch. set and err are written before done
-// is closed and only read after.
+// is closed and only read after: set is the cache's newest set once the
+// fetch ended (the old one if it failed), err its failure.
 type fetchCall struct {
 	done chan struct{}
 	set  *Set
@@ -118,7 +121,7 @@ type fetchCall struct {
 // New returns a Cache for cfg, with zero fields set to their defaults. It
 // returns an error if the URL fails ValidateURL, if a duration or MaxBytes
 // is negative, or if MinTTL exceeds MaxTTL. It fetches nothing and starts
-// no goroutine: the first Keys call fetches.
+// no goroutine: the first Keys call starts the first fetch.
 func New(cfg Config) (*Cache, error) {
 	if err := ValidateURL(cfg.URL); err != nil {
 		return nil, err
@@ -165,109 +168,127 @@ func defaultClient() *http.Client {
 	}
 }
 
-// Keys returns the cached set, fetching when there is none or it has
-// expired; an expired set is returned without waiting while another caller
-// fetches. When a refetch after expiry fails but an older set exists, Keys
-// keeps serving the old set and returns it with a nil error; the failure is
-// remembered, and the next attempt waits for RefetchInterval, so a key
-// server outage costs one request per interval, not one per call.
+// Keys returns the cached set. When the set has expired, Keys returns it at
+// once, with a nil error, and starts a refetch in the background (unless one
+// is running or RefetchInterval has not passed since the last attempt); the
+// next callers get the new set once it has arrived. When a refetch fails,
+// the old set keeps being served; the failure is remembered, and the next
+// attempt waits for RefetchInterval, so a key server outage costs one
+// request per interval, not one per call. Only when the cache holds no set
+// at all does Keys wait for a fetch (starting one if none runs).
 //
 // Keys returns an error wrapping ErrUnavailable when there is no set to
-// return (the fetch failed, or an earlier failure is still within
-// RefetchInterval), or when ctx ends while it waits for another caller's
-// fetch; the error then also wraps ctx's cause.
+// return: the fetch failed, an earlier failure is still within
+// RefetchInterval, or ctx ended before the fetch did (the error then also
+// wraps ctx's cause; the fetch goes on).
 func (c *Cache) Keys(ctx context.Context) (*Set, error) {
 	c.mu.Lock()
-	// While a fetch runs, an expired set is still served rather than
-	// waited on: a key server that hangs must not hold every delivery for
-	// up to the fetch timeout. A signature the old set cannot verify goes
-	// on to Refresh, which does wait for the fetch.
-	if s := c.set; s != nil && (c.now().Before(s.Expires) || c.inflight != nil) {
-		c.mu.Unlock()
+	s := c.set
+	if s == nil {
+		s, err := c.fetchLocked(ctx)
+		if s == nil {
+			return nil, err
+		}
 		return s, nil
 	}
-	return c.fetchLocked(ctx)
+	if !c.now().Before(s.Expires) {
+		_, _ = c.startLocked(ctx) // a fetch that cannot start now changes nothing
+	}
+	c.mu.Unlock()
+	return s, nil
 }
 
 // Refresh forces a refetch because no cached key verified a signature (or
 // an unknown kid arrived), but at most once per RefetchInterval counted
 // from the last fetch attempt: within the interval it returns the current
 // set without fetching. A Refresh that finds a fetch already running waits
-// for that fetch instead of starting another. Refresh returns the (possibly
-// new) set. On fetch failure it returns the old set with a nil error if one
-// exists, and an error wrapping ErrUnavailable only if there is no set at
-// all (or ctx ended while waiting, as for Keys).
+// for that fetch instead of starting another.
+//
+// Refresh returns the newest set the cache holds (nil if none) and a nil
+// error when that set is as current as the rate limit allows: the fetch it
+// waited for succeeded, or the last attempt did. Otherwise it returns that
+// set, possibly nil, with an error wrapping ErrUnavailable: the fetch
+// failed, the last attempt failed and RefetchInterval has not passed, or
+// ctx ended before the fetch did (the error then also wraps ctx's cause;
+// the fetch goes on). A caller for which no key in the set verifies can so
+// tell "wrong signature" from "the keys could not be brought up to date".
 func (c *Cache) Refresh(ctx context.Context) (*Set, error) {
 	c.mu.Lock()
 	return c.fetchLocked(ctx)
 }
 
 // fetchLocked joins the running fetch, or starts one if the rate limit
-// allows, or else returns what the cache holds. c.mu must be held; it is
-// released before any waiting or I/O.
+// allows, and waits for it or for ctx; else it returns what the cache holds
+// with the last attempt's failure. c.mu must be held; it is released before
+// any waiting.
 func (c *Cache) fetchLocked(ctx context.Context) (*Set, error) {
-	if call := c.inflight; call != nil {
-		c.mu.Unlock()
+	call, err := c.startLocked(ctx)
+	set, lastErr := c.set, c.lastErr
+	c.mu.Unlock()
+	switch {
+	case call != nil:
 		return c.wait(ctx, call)
+	case err != nil:
+		return set, err
+	case set == nil:
+		return nil, cmp.Or(lastErr, ErrUnavailable)
+	}
+	return set, lastErr
+}
+
+// startLocked returns the running fetch, or starts one and returns it. It
+// returns nil and a nil error when RefetchInterval has not passed since the
+// last attempt, and nil and an error wrapping ErrUnavailable and ctx's cause
+// when ctx has ended: with nobody to wait for the result, the rate-limit
+// slot is not spent. c.mu must be held.
+func (c *Cache) startLocked(ctx context.Context) (*fetchCall, error) {
+	if c.inflight != nil {
+		return c.inflight, nil
 	}
 	now := c.now()
 	if c.attempted && now.Sub(c.lastAttempt) < c.refetchInterval {
-		set, err := c.set, c.lastErr
-		c.mu.Unlock()
-		return serve(set, err)
+		return nil, nil
 	}
-	if err := ctx.Err(); err != nil {
-		// Nobody is waiting for the result: do not spend the rate-limit slot.
-		set := c.set
-		c.mu.Unlock()
-		return serve(set, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx)))
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
 	}
 	call := &fetchCall{done: make(chan struct{})}
 	c.inflight = call
 	c.attempted = true
 	c.lastAttempt = now
-	c.mu.Unlock()
-
-	c.run(ctx, call)
-	return call.set, call.err
-}
-
-// serve returns set if there is one, else err (which must then wrap
-// ErrUnavailable): a stale key set beats no key set.
-func serve(set *Set, err error) (*Set, error) {
-	if set != nil {
-		return set, nil
-	}
-	if err == nil {
-		err = ErrUnavailable
-	}
-	return nil, err
+	go c.run(context.WithoutCancel(ctx), call)
+	return call, nil
 }
 
 // run performs call's fetch, records the outcome and wakes the waiters. The
-// deferred bookkeeping also runs if the fetch panics, so waiters are never
-// stranded and the next caller can fetch again.
+// deferred bookkeeping also runs if the fetch panics (the panic becomes the
+// fetch's error: nobody else could recover it in this goroutine), so
+// waiters are never stranded and the next caller can fetch again.
 func (c *Cache) run(ctx context.Context, call *fetchCall) {
 	var set *Set
 	err := fmt.Errorf("%w: fetch did not complete", ErrUnavailable)
 	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: fetch panicked: %v", ErrUnavailable, r)
+		}
 		c.mu.Lock()
 		if err == nil {
 			c.set, c.lastErr = set, nil
 		} else {
 			c.lastErr = err
 		}
-		call.set, call.err = serve(c.set, err)
+		call.set, call.err = c.set, err
 		c.inflight = nil
 		c.mu.Unlock()
 		close(call.done)
 	}()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	set, err = c.fetch(fctx)
 }
 
-// wait blocks until call finishes or ctx ends.
+// wait blocks until call finishes or ctx ends. When ctx ends first it
+// returns the set the cache holds then, with an error.
 func (c *Cache) wait(ctx context.Context, call *fetchCall) (*Set, error) {
 	if c.onWait != nil {
 		c.onWait()
@@ -276,7 +297,10 @@ func (c *Cache) wait(ctx context.Context, call *fetchCall) (*Set, error) {
 	case <-call.done:
 		return call.set, call.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: gave up waiting for the key fetch: %w", ErrUnavailable, context.Cause(ctx))
+		c.mu.Lock()
+		set := c.set
+		c.mu.Unlock()
+		return set, fmt.Errorf("%w: gave up waiting for the key fetch: %w", ErrUnavailable, context.Cause(ctx))
 	}
 }
 

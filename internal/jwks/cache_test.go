@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -152,6 +154,17 @@ func mustRefresh(t *testing.T, c *Cache, want []string) *Set {
 	return s
 }
 
+// waitFetch waits for the fetch in flight, if any, to end: Keys starts a
+// refetch of an expired set in the background.
+func waitFetch(c *Cache) {
+	c.mu.Lock()
+	call := c.inflight
+	c.mu.Unlock()
+	if call != nil {
+		<-call.done
+	}
+}
+
 func wantRequests(t *testing.T, s *keyServer, want int64) {
 	t.Helper()
 	if got := s.requests.Load(); got != want {
@@ -250,7 +263,11 @@ func TestKeysRefetchesAfterExpiry(t *testing.T) {
 	mustKeys(t, c, idsA)
 	wantRequests(t, srv, 1)
 
+	// Expired: the old set is served at once while the refetch runs.
 	clock.Advance(time.Nanosecond)
+	mustKeys(t, c, idsA)
+	waitFetch(c)
+	wantRequests(t, srv, 2)
 	mustKeys(t, c, idsB)
 	wantRequests(t, srv, 2)
 }
@@ -332,9 +349,9 @@ func TestConcurrentKeysShareOneFetch(t *testing.T) {
 	for i := range callers {
 		wg.Go(func() { sets[i], errs[i] = c.Keys(context.Background()) })
 	}
-	<-arrived // one caller is fetching...
-	for range callers - 1 {
-		<-waiting // ...and every other one waits for it
+	<-arrived // one fetch has reached the server...
+	for range callers {
+		<-waiting // ...and every caller, the one that started it too, waits for it
 	}
 	release()
 	wg.Wait()
@@ -354,44 +371,48 @@ func TestCancellation(t *testing.T) {
 	srv := newKeyServer(t, docA)
 	arrived, release := srv.gate(t)
 	c := newTestCache(t, srv.URL, newClock(), nil)
-	waiting := make(chan struct{}, 2)
+	waiting := make(chan struct{}, 3)
 	c.onWait = func() { waiting <- struct{}{} }
 
-	fetcherCtx, cancelFetcher := context.WithCancel(context.Background())
 	type result struct {
 		s   *Set
 		err error
 	}
-	fetcher := make(chan result, 1)
-	go func() { s, err := c.Keys(fetcherCtx); fetcher <- result{s, err} }()
-	<-arrived
-
-	impatientCtx, cancelImpatient := context.WithCancel(context.Background())
-	impatient := make(chan result, 1)
-	go func() { s, err := c.Keys(impatientCtx); impatient <- result{s, err} }()
-	patient := make(chan result, 1)
-	go func() { s, err := c.Refresh(context.Background()); patient <- result{s, err} }()
-	<-waiting
-	<-waiting
-
-	// A waiter whose context ends returns at once, while the fetch is still
-	// blocked in the server.
-	cancelImpatient()
-	r := <-impatient
-	if r.s != nil || !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ErrUnavailable) {
-		t.Fatalf("cancelled waiter got %v, %v; want context.Canceled and ErrUnavailable", r.s, r.err)
+	call := func(f func(context.Context) (*Set, error), ctx context.Context) chan result {
+		ch := make(chan result, 1)
+		go func() { s, err := f(ctx); ch <- result{s, err} }()
+		return ch
 	}
+	starterCtx, cancelStarter := context.WithCancel(context.Background())
+	starter := call(c.Keys, starterCtx)
+	<-arrived
+	<-waiting
+	impatientCtx, cancelImpatient := context.WithCancel(context.Background())
+	impatient := call(c.Keys, impatientCtx)
+	patient := call(c.Refresh, context.Background())
+	<-waiting
+	<-waiting
 
-	// Cancelling the caller that performs the fetch does not fail it for
-	// the others: the fetch runs on a detached context.
-	cancelFetcher()
-	release()
-	for name, ch := range map[string]chan result{"fetcher": fetcher, "waiter": patient} {
-		r := <-ch
-		if r.err != nil || !cmp.Equal(idsA, edIDs(r.s)) {
-			t.Errorf("%s got %v, %v; want set A", name, edIDs(r.s), r.err)
+	// Callers whose context ends return at once, while the fetch is still
+	// held by the server: the one that started it as well as one that
+	// joined it.
+	for _, c := range []struct {
+		name   string
+		cancel context.CancelFunc
+		result chan result
+	}{{"starter", cancelStarter, starter}, {"joiner", cancelImpatient, impatient}} {
+		c.cancel()
+		if r := <-c.result; r.s != nil || !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ErrUnavailable) {
+			t.Fatalf("cancelled %s got %v, %v; want context.Canceled and ErrUnavailable", c.name, r.s, r.err)
 		}
 	}
+
+	// The fetch goes on for the others, and its result serves later calls.
+	release()
+	if r := <-patient; r.err != nil || !cmp.Equal(idsA, edIDs(r.s)) {
+		t.Errorf("waiter got %v, %v; want set A", edIDs(r.s), r.err)
+	}
+	mustKeys(t, c, idsA)
 	wantRequests(t, srv, 1)
 }
 
@@ -429,15 +450,26 @@ func TestServesCachedKeysWhenEndpointDown(t *testing.T) {
 			if s := mustKeys(t, c, idsA); s != first {
 				t.Error("Keys did not serve the cached set")
 			}
+			waitFetch(c) // the refetch fails
+			if s := mustKeys(t, c, idsA); s != first {
+				t.Error("Keys did not serve the cached set after the failed refetch")
+			}
+			// Refresh serves the old set too, but says it could not be
+			// brought up to date.
+			if s, err := c.Refresh(context.Background()); s != first || !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Refresh = %v, %v; want the cached set and ErrUnavailable", edIDs(s), err)
+			}
 			n := srv.requests.Load()
 			// The failure is remembered: no retry until the interval passes.
 			clock.Advance(30*time.Second - time.Nanosecond)
 			mustKeys(t, c, idsA)
-			mustRefresh(t, c, idsA)
+			c.Refresh(context.Background())
 			wantRequests(t, srv, n)
 
 			clock.Advance(time.Nanosecond)
-			mustRefresh(t, c, idsA) // one retry, fails, old set
+			if s, err := c.Refresh(context.Background()); s != first || !errors.Is(err, ErrUnavailable) { // one retry, fails, old set
+				t.Errorf("Refresh = %v, %v; want the cached set and ErrUnavailable", edIDs(s), err)
+			}
 			if tt.name != "connection refused" {
 				wantRequests(t, srv, n+1)
 			}
@@ -454,11 +486,15 @@ func TestRecoversAfterOutage(t *testing.T) {
 	srv.respond(http.StatusInternalServerError, nil, nil)
 	clock.Advance(5 * time.Minute)
 	mustKeys(t, c, idsA)
+	waitFetch(c)
 	wantRequests(t, srv, 2)
 
 	srv.respond(http.StatusOK, docB, nil) // back, with rotated keys
 	clock.Advance(30 * time.Second)
+	mustKeys(t, c, idsA) // served while the refetch runs
+	waitFetch(c)
 	mustKeys(t, c, idsB)
+	mustRefresh(t, c, idsB) // the last attempt succeeded: no error
 	wantRequests(t, srv, 3)
 }
 
@@ -534,9 +570,9 @@ func TestFetchErrors(t *testing.T) {
 	}
 }
 
-// TestExpiredSetServedDuringFetch checks that while one caller refetches an
-// expired set from a slow key server, Keys serves the expired set to the
-// others instead of holding them, and Refresh still waits for the new set.
+// TestExpiredSetServedDuringFetch checks that Keys serves an expired set at
+// once and refetches it in the background from a slow key server, and that
+// Refresh waits for the new set.
 func TestExpiredSetServedDuringFetch(t *testing.T) {
 	srv := newKeyServer(t, docA)
 	clock := newClock()
@@ -546,14 +582,12 @@ func TestExpiredSetServedDuringFetch(t *testing.T) {
 	srv.respond(http.StatusOK, docB, nil)
 	clock.Advance(defaultMinTTL)
 	arrived, release := srv.gate(t)
-	fetched := make(chan *Set, 1)
-	go func() { s, _ := c.Keys(context.Background()); fetched <- s }()
-	<-arrived // the fetcher is held by the server
-
 	c.onWait = func() {
 		t.Error("Keys waited for the fetch although it had a set to serve")
 		release() // fail rather than hang
 	}
+	mustKeys(t, c, idsA) // starts the refetch
+	<-arrived            // which the server holds
 	mustKeys(t, c, idsA)
 
 	waiting := make(chan struct{}, 1)
@@ -565,8 +599,147 @@ func TestExpiredSetServedDuringFetch(t *testing.T) {
 	if diff := cmp.Diff(idsB, edIDs(<-refreshed)); diff != "" {
 		t.Errorf("Refresh during the fetch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(idsB, edIDs(<-fetched)); diff != "" {
-		t.Errorf("fetching Keys (-want +got):\n%s", diff)
-	}
+	mustKeys(t, c, idsB)
 	wantRequests(t, srv, 2)
+}
+
+// hangingTransport is a key server inside a synctest bubble: a RoundTripper
+// that answers with doc, or, while hanging, holds each request until
+// release is closed or the request's context ends. Blocking on its
+// channels is durable, so the bubble's clock moves on meanwhile.
+type hangingTransport struct {
+	mu       sync.Mutex
+	doc      []byte
+	hang     bool
+	release  chan struct{}
+	requests int
+}
+
+func newHangingTransport(doc []byte, hang bool) *hangingTransport {
+	return &hangingTransport{doc: doc, hang: hang, release: make(chan struct{})}
+}
+
+func (tr *hangingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tr.mu.Lock()
+	tr.requests++
+	hang, release := tr.hang, tr.release
+	tr.mu.Unlock()
+	if hang {
+		select {
+		case <-release:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{},
+		Body: io.NopCloser(bytes.NewReader(tr.doc)), Request: req}, nil
+}
+
+func (tr *hangingTransport) setHang(hang bool) {
+	tr.mu.Lock()
+	tr.hang = hang
+	tr.mu.Unlock()
+}
+
+func (tr *hangingTransport) count() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.requests
+}
+
+// TestFetchRespectsCallerContext checks, on the bubble's clock, that no
+// caller is held beyond its own context by a key server that hangs, that
+// the fetch it started goes on and serves later callers, and that a fetch
+// nobody waits for still ends within the fetch timeout.
+func TestFetchRespectsCallerContext(t *testing.T) {
+	tests := []struct {
+		name string
+		// call is made while the server hangs; it must return after want
+		// (on the bubble's clock) with an error wrapping ErrUnavailable.
+		call func(c *Cache) (*Set, error)
+		want time.Duration
+	}{
+		{"Keys with a 100 ms deadline, cold start", func(c *Cache) (*Set, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			return c.Keys(ctx)
+		}, 100 * time.Millisecond},
+		{"Refresh with a 100 ms deadline, cold start", func(c *Cache) (*Set, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			return c.Refresh(ctx)
+		}, 100 * time.Millisecond},
+		{"Keys without deadline: the fetch timeout ends it", func(c *Cache) (*Set, error) {
+			return c.Keys(context.Background())
+		}, fetchTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tr := newHangingTransport(docA, true)
+				c := newTestCache(t, "https://keys.example/jwks.json", newClock(), func(cfg *Config) {
+					cfg.HTTPClient = &http.Client{Transport: tr}
+				})
+				start := time.Now()
+				s, err := tt.call(c)
+				if got := time.Since(start); got != tt.want {
+					t.Errorf("returned after %v, want %v", got, tt.want)
+				}
+				if s != nil || !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("got %v, %v; want ErrUnavailable", edIDs(s), err)
+				}
+				if tt.want == fetchTimeout {
+					return
+				}
+				// The fetch is still running; once the server answers, its
+				// result serves the next caller without another request.
+				close(tr.release)
+				synctest.Wait()
+				mustKeys(t, c, idsA)
+				if n := tr.count(); n != 1 {
+					t.Errorf("server saw %d requests, want 1", n)
+				}
+			})
+		})
+	}
+}
+
+// TestStaleSetWhileRefreshHangs checks, on the bubble's clock, that an
+// expired set is served at once while its refetch hangs, and that Refresh
+// then returns the old set with an error when its context ends.
+func TestStaleSetWhileRefreshHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := newHangingTransport(docA, false)
+		clock := newClock()
+		c := newTestCache(t, "https://keys.example/jwks.json", clock, func(cfg *Config) {
+			cfg.HTTPClient = &http.Client{Transport: tr}
+		})
+		first := mustKeys(t, c, idsA)
+
+		tr.setHang(true)
+		clock.Advance(defaultMinTTL) // expired
+		start := time.Now()
+		for range 3 {
+			if s := mustKeys(t, c, idsA); s != first {
+				t.Fatal("Keys did not serve the expired set")
+			}
+		}
+		if got := time.Since(start); got != 0 {
+			t.Errorf("Keys took %v with an expired set, want no wait", got)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		s, err := c.Refresh(ctx)
+		if got := time.Since(start); got != 100*time.Millisecond {
+			t.Errorf("Refresh returned after %v, want 100ms", got)
+		}
+		if s != first || !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Refresh = %v, %v; want the expired set and ErrUnavailable", edIDs(s), err)
+		}
+		if n := tr.count(); n != 2 {
+			t.Errorf("server saw %d requests, want 2 (one refetch shared by every call)", n)
+		}
+		close(tr.release)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,18 @@ import (
 const (
 	minRSABits = 2048
 	maxRSABits = 8192
+)
+
+// Caps on the keys kept from one document. Every Ed25519 key may cost a
+// verification of a forged delivery, and the document comes from the
+// network: a set of thousands of keys must not multiply that cost. Google
+// publishes three Ed25519 keys and a few RSA keys. Beyond the caps, later
+// keys are dropped: the first usable keys in document order are kept.
+const (
+	// MaxEd25519Keys is the most Ed25519 keys a Set holds.
+	MaxEd25519Keys = 16
+	// MaxRSAKeys is the most RSA keys a Set holds.
+	MaxRSAKeys = 16
 )
 
 // Key is one public key from the set. Exactly one of Ed25519 and RSA is set,
@@ -35,15 +48,41 @@ type Key struct {
 
 // Set is an immutable snapshot of the keys from one successful fetch. It is
 // shared between goroutines, so callers must not modify it or its slices.
+// The one exception is a hint, safe for concurrent use, naming the Ed25519
+// key to try first (Ed25519Hint, SetEd25519Hint).
 type Set struct {
-	// Ed25519 holds the Ed25519 keys, in document order.
+	// Ed25519 holds at most MaxEd25519Keys Ed25519 keys, in document order.
 	Ed25519 []Key
-	// RSA holds the RSA keys, in document order.
+	// RSA holds at most MaxRSAKeys RSA keys, in document order.
 	RSA []Key
 	// Fetched is when the set was received, by the cache's clock.
 	Fetched time.Time
 	// Expires is when Keys stops serving the set without trying a refetch.
 	Expires time.Time
+
+	ed25519Hint atomic.Uint32 // an index into Ed25519
+}
+
+// Ed25519Hint returns the index in s.Ed25519 of the key to try first:
+// the last one given to SetEd25519Hint, 0 if none or out of range.
+func (s *Set) Ed25519Hint() int {
+	if i := int(s.ed25519Hint.Load()); i < len(s.Ed25519) {
+		return i
+	}
+	return 0
+}
+
+// SetEd25519Hint records i, an index in s.Ed25519, as the key to try first
+// (typically the key that verified the last signature). It writes only
+// when the hint changes, so that concurrent verifications agreeing on the
+// key do not contend for the cache line.
+func (s *Set) SetEd25519Hint(i int) {
+	if i < 0 || i >= len(s.Ed25519) {
+		return
+	}
+	if s.ed25519Hint.Load() != uint32(i) {
+		s.ed25519Hint.Store(uint32(i))
+	}
 }
 
 // RSAKey returns the RSA key whose ID is kid, the first one if several
@@ -77,8 +116,10 @@ type jwk struct {
 // parse decodes a JWK Set document. A key that is malformed, of an unknown
 // type, or not meant for signature verification is skipped rather than
 // failing the set, so one odd entry published next to good ones (a new key
-// type, say) does not take verification down. A document with no usable key
-// at all is an error. Errors wrap ErrUnavailable and never quote the input.
+// type, say) does not take verification down. Only the first MaxEd25519Keys
+// usable Ed25519 keys and MaxRSAKeys usable RSA keys are kept; later ones
+// are not even decoded. A document with no usable key at all is an error.
+// Errors wrap ErrUnavailable and never quote the input.
 func parse(data []byte) (ed, rs []Key, err error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -91,16 +132,25 @@ func parse(data []byte) (ed, rs []Key, err error) {
 		return nil, nil, fmt.Errorf("%w: response is not a JWK Set object with a \"keys\" array", ErrUnavailable)
 	}
 	for _, raw := range doc.Keys {
+		if len(ed) == MaxEd25519Keys && len(rs) == MaxRSAKeys {
+			break
+		}
 		var k jwk
 		if json.Unmarshal(raw, &k) != nil || !forVerification(k) {
 			continue
 		}
 		switch k.Kty {
 		case "OKP":
+			if len(ed) == MaxEd25519Keys {
+				continue
+			}
 			if key, ok := ed25519Key(k); ok {
 				ed = append(ed, key)
 			}
 		case "RSA":
+			if len(rs) == MaxRSAKeys {
+				continue
+			}
 			if key, ok := rsaKey(k); ok {
 				rs = append(rs, key)
 			}

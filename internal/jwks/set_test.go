@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"sync"
@@ -26,9 +27,16 @@ var rsaComparer = cmp.Comparer(func(a, b *rsa.PublicKey) bool {
 })
 
 // edPub returns a deterministic Ed25519 public key derived from seed.
-func edPub(seed byte) ed25519.PublicKey {
-	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
-}
+func edPub(seed byte) ed25519.PublicKey { return edPubs()[seed] }
+
+// edPubs derives the 256 keys edPub returns once: tests with thousands of
+// keys would otherwise spend their time in key derivation.
+var edPubs = sync.OnceValue(func() (keys [256]ed25519.PublicKey) {
+	for i := range keys {
+		keys[i] = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i)}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	}
+	return keys
+})
 
 // testRSAKey is generated once: RSA key generation is the slowest part of
 // the suite.
@@ -160,6 +168,99 @@ func TestParse(t *testing.T) {
 				t.Errorf("RSA keys (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestParseKeyCaps checks that a document with thousands of keys yields at
+// most MaxEd25519Keys Ed25519 and MaxRSAKeys RSA keys, the first usable ones
+// in document order, so that a large set cannot multiply the cost of
+// checking a forged signature.
+func TestParseKeyCaps(t *testing.T) {
+	rsaBase := rsaJWK("", &testRSAKey().PublicKey)
+	rsaKey := func(kid string) map[string]any { return with(rsaBase, "kid", kid) }
+	ids := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%d", prefix, i))
+		}
+		return out
+	}
+	tests := []struct {
+		name           string
+		keys           func(i int) map[string]any // the i-th key of 11,000
+		wantED, wantRS []string
+	}{
+		{
+			name:   "11,000 Ed25519 keys",
+			keys:   func(i int) map[string]any { return okpJWK(fmt.Sprintf("ed%d", i), edPub(byte(i))) },
+			wantED: ids("ed", MaxEd25519Keys),
+		},
+		{
+			name:   "11,000 RSA keys",
+			keys:   func(i int) map[string]any { return rsaKey(fmt.Sprintf("rsa%d", i)) },
+			wantRS: ids("rsa", MaxRSAKeys),
+		},
+		{
+			name: "both kinds interleaved, after unusable ones",
+			keys: func(i int) map[string]any {
+				switch {
+				case i < 100:
+					return with(okpJWK("bad", edPub(1)), "use", "enc")
+				case i%2 == 0:
+					return okpJWK(fmt.Sprintf("ed%d", (i-100)/2), edPub(byte(i)))
+				}
+				return rsaKey(fmt.Sprintf("rsa%d", (i-100)/2))
+			},
+			wantED: ids("ed", MaxEd25519Keys),
+			wantRS: ids("rsa", MaxRSAKeys),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := make([]map[string]any, 11000)
+			for i := range keys {
+				keys[i] = tt.keys(i)
+			}
+			ed, rs, err := parse(jwksDoc(keys...))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			kids := func(ks []Key) []string {
+				var out []string
+				for _, k := range ks {
+					out = append(out, k.ID)
+				}
+				return out
+			}
+			if diff := cmp.Diff(tt.wantED, kids(ed)); diff != "" {
+				t.Errorf("Ed25519 keys kept (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantRS, kids(rs)); diff != "" {
+				t.Errorf("RSA keys kept (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSetEd25519Hint(t *testing.T) {
+	s := &Set{Ed25519: make([]Key, 3)}
+	check := func(step string, want int) {
+		t.Helper()
+		if got := s.Ed25519Hint(); got != want {
+			t.Errorf("%s: Ed25519Hint = %d, want %d", step, got, want)
+		}
+	}
+	check("no hint yet", 0)
+	s.SetEd25519Hint(2)
+	check("SetEd25519Hint(2)", 2)
+	s.SetEd25519Hint(3)
+	check("SetEd25519Hint(3), out of range", 2)
+	s.SetEd25519Hint(-1)
+	check("SetEd25519Hint(-1)", 2)
+	s.SetEd25519Hint(0)
+	check("SetEd25519Hint(0)", 0)
+	if got := (&Set{}).Ed25519Hint(); got != 0 {
+		t.Errorf("empty set: Ed25519Hint = %d, want 0", got)
 	}
 }
 

@@ -5,46 +5,16 @@ import (
 	"testing"
 )
 
+// The rules themselves are tested in package httpsurl; here, that ValidateURL
+// applies them and says which URL it was about.
 func TestValidateURL(t *testing.T) {
-	tests := []struct {
-		url    string
-		wantOK bool
-	}{
-		{"https://generativelanguage.googleapis.com/.well-known/jwks.json", true},
-		{"https://www.googleapis.com/oauth2/v3/certs", true},
-		{"http://127.0.0.1/jwks.json", true},
-		{"http://127.0.0.1:8080/jwks.json", true},
-		{"http://127.1.2.3:8080/", true},
-		{"http://localhost/jwks.json", true},
-		{"http://LOCALHOST:9000/jwks.json", true},
-		{"http://[::1]/jwks.json", true},
-		{"http://[::1]:8080/jwks.json", true},
-		{"http://[::ffff:127.0.0.1]/", true},
-		{"HTTPS://example.com/jwks.json", true},
-		{"http://example.com/jwks.json", false},
-		{"http://10.0.0.1/jwks.json", false},
-		{"http://localhost.example.com/", false},
-		{"http://127.0.0.1.nip.io/", false},
-		{"http://[::2]/", false},
-		{"ftp://127.0.0.1/jwks.json", false},
-		{"file:///etc/passwd", false},
-		{"", false},
-		{"https://", false},
-		{"https:///path", false},
-		{"https://:443/", false},
-		{"example.com/jwks.json", false},
-		{"://bad", false},
-		{"https://example.com/%zz", false},
+	if err := ValidateURL("https://generativelanguage.googleapis.com/.well-known/jwks.json"); err != nil {
+		t.Errorf("https URL refused: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			err := ValidateURL(tt.url)
-			if (err == nil) != tt.wantOK {
-				t.Fatalf("ValidateURL(%q) = %v, want ok=%v", tt.url, err, tt.wantOK)
-			}
-			if err != nil && !strings.HasPrefix(err.Error(), "jwks: ") {
-				t.Errorf("error %q does not start with \"jwks: \"", err)
-			}
-		})
+	for _, u := range []string{"", "http://example.com/jwks.json", "ftp://127.0.0.1/"} {
+		err := ValidateURL(u)
+		if err == nil || !strings.HasPrefix(err.Error(), "jwks: ") {
+			t.Errorf("ValidateURL(%q) = %v, want an error starting with \"jwks: \"", u, err)
+		}
 	}
 }

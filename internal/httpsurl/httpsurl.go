@@ -1,0 +1,49 @@
+// Package httpsurl checks URLs that must not travel in clear: the JWKS that
+// verifies deliveries, and the webhook URL Gemini is asked to deliver to.
+package httpsurl
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// Check returns nil when u is an absolute https URL with a host, or an http
+// URL whose host is a loopback address (127.0.0.0/8, ::1, "localhost"),
+// where tests and local fakes run; otherwise an error saying why, in words
+// that never quote a password in u.
+func Check(u string) error {
+	if u == "" {
+		return errors.New("URL is empty")
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("invalid URL: %w", err)
+	}
+	if p.Hostname() == "" {
+		return fmt.Errorf("URL %s has no host", p.Redacted())
+	}
+	switch p.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if IsLoopback(p.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("URL %s: plain http is only allowed to a loopback host (127.0.0.0/8, ::1, localhost); use https", p.Redacted())
+	default:
+		return fmt.Errorf("URL scheme %q not allowed; use https", p.Scheme)
+	}
+}
+
+// IsLoopback reports whether host (without port or brackets) names the
+// local machine.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
