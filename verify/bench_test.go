@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -78,23 +79,45 @@ func BenchmarkHMACFloor(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyEd25519 measures a whole dynamic v1a Verify on a 1 KiB
-// body with a warm key cache holding three Ed25519 keys, the delivery signed
-// by the first of them.
+// BenchmarkVerifyEd25519 measures a whole dynamic v1a Verify with a warm
+// key cache holding Google's three Ed25519 keys, the genuine deliveries
+// signed by the third of them, against a forged delivery of
+// MaxEd25519Entries plausible entries (signatures by a key the JWKS lacks,
+// which cost a full verification each). The forged one should cost at
+// most MaxEd25519Checks times the genuine one: compare with benchstat.
 func BenchmarkVerifyEd25519(b *testing.B) {
 	keys := []edKey{newEdKey(b, "k1"), newEdKey(b, "k2"), newEdKey(b, "k3")}
+	stranger := newEdKey(b, "stranger")
 	srv := newJWKSServer(b, keys[0].jwk(), keys[1].jwk(), keys[2].jwk())
-	v := mustNew(b, Config{JWKSURL: srv.url(), HTTPClient: srv.Client(), Now: fixedClock(vecTime)})
-	body := benchBody(1 << 10)
-	h := headers(vecID, vecTimestamp, v1aEntry(keys[0].priv, vecID, vecTimestamp, body))
-	ctx := context.Background()
-	if _, err := v.Verify(ctx, h, body); err != nil { // warm the cache
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := v.Verify(ctx, h, body); err != nil {
-			b.Fatal(err)
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}} {
+		body := benchBody(size.n)
+		genuine := headers(vecID, vecTimestamp, v1aEntry(keys[2].priv, vecID, vecTimestamp, body))
+		forged := strings.Repeat(v1aEntry(stranger.priv, vecID, vecTimestamp, body)+" ", MaxEd25519Entries)
+		for _, d := range []struct {
+			name    string
+			h       map[string][]string
+			wantErr error
+		}{
+			{"genuine", genuine, nil},
+			{"forged", headers(vecID, vecTimestamp, strings.TrimSpace(forged)), ErrNoMatchingSignature},
+		} {
+			b.Run("delivery="+d.name+"/body="+size.name, func(b *testing.B) {
+				v := mustNew(b, Config{JWKSURL: srv.url(), HTTPClient: srv.Client(), Now: fixedClock(vecTime)})
+				ctx := context.Background()
+				if _, err := v.Verify(ctx, genuine, body); err != nil { // warm the cache and the key hint
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size.n))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := v.Verify(ctx, d.h, body); !errors.Is(err, d.wantErr) {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

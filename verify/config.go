@@ -33,14 +33,12 @@ type Config struct {
 	// GeminiJWKSURL). It must be https, or http to a loopback address. Empty
 	// means dynamic deliveries are rejected.
 	JWKSURL string
-	// Audience is compared with the aud claim of JWT deliveries. A JWT
-	// arriving at a verifier with no Audience is rejected, unless
-	// SkipAudienceCheck is set.
+	// Audience enables JWT deliveries, the form Google's documentation
+	// describes: it must be among the token's aud, so set it to the
+	// audience Gemini uses for this endpoint. Empty means JWT deliveries
+	// are rejected (ErrSchemeNotConfigured); v1a deliveries, the form live
+	// dynamic webhooks carry, need no audience.
 	Audience string
-	// SkipAudienceCheck accepts JWTs without checking aud when Audience is
-	// empty; it has no effect when Audience is set. Only set it when another
-	// check ties deliveries to this receiver.
-	SkipAudienceCheck bool
 	// Issuer, when set, must equal the iss claim of JWT deliveries.
 	Issuer string
 	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout

@@ -9,9 +9,11 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -83,7 +85,7 @@ func TestEd25519Failures(t *testing.T) {
 	v := f.verifier(t, nil)
 	body := []byte(vecBody)
 	ts := vecTimestamp
-	good := v1aEntry(f.ed[1].priv, vecID, ts, body)
+	good := v1aEntry(f.ed[0].priv, vecID, ts, body) // the first key: tried first with up to MaxEd25519Entries entries
 	stranger := newEdKey(t, "stranger")
 	forged := v1aEntry(stranger.priv, vecID, ts, body)
 	// An RSA signature over the same content, labelled v1a.
@@ -181,15 +183,24 @@ func TestJWKSEndpointDown(t *testing.T) {
 		t.Fatalf("first delivery: %v", err)
 	}
 	f.srv.down.Store(true)
+	enter := make(chan struct{}, 10)
+	f.srv.mu.Lock()
+	f.srv.enter = enter
+	f.srv.mu.Unlock()
 	f.clock.Advance(2 * time.Hour) // past the TTL: the cache tries a refetch, which fails
-	for i, k := range f.ed {
-		if _, err := v.Verify(ctx, f.v1aHeaders(k, body), body); err != nil {
-			t.Errorf("delivery %d with the endpoint down: %v", i, err)
-		}
-	}
 	token := f.rsa.sign(t, jwtClaims(f.clock.Now(), testAudience))
-	if _, err := v.Verify(ctx, headers("", "", token), nil); err != nil {
-		t.Errorf("JWT with the endpoint down: %v", err)
+	for round := range 2 {
+		for i, k := range f.ed {
+			if _, err := v.Verify(ctx, f.v1aHeaders(k, body), body); err != nil {
+				t.Errorf("round %d: delivery %d with the endpoint down: %v", round, i, err)
+			}
+		}
+		if _, err := v.Verify(ctx, headers("", "", token), nil); err != nil {
+			t.Errorf("round %d: JWT with the endpoint down: %v", round, err)
+		}
+		if round == 0 {
+			<-enter // the refetch, in the background
+		}
 	}
 	if n := f.srv.fetches.Load(); n != 2 {
 		t.Errorf("JWKS fetched %d times, want 2 (one failed refetch, then the rate limit)", n)
@@ -371,9 +382,8 @@ func TestJWT(t *testing.T) {
 		{"aud wrong", nil, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { c["aud"] = "https://attacker.example" }))), ErrWrongAudience},
 		{"aud missing", nil, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { delete(c, "aud") }))), ErrWrongAudience},
 		{"aud among several", nil, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { c["aud"] = []string{"x", testAudience} }))), nil},
-		{"no audience configured", func(c *Config) { c.Audience = "" }, headers("", "", good), ErrWrongAudience},
-		{"SkipAudienceCheck", func(c *Config) { c.Audience, c.SkipAudienceCheck = "", true }, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { c["aud"] = "anything" }))), nil},
-		{"SkipAudienceCheck does not override Audience", func(c *Config) { c.SkipAudienceCheck = true }, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { c["aud"] = "anything" }))), ErrWrongAudience},
+		{"no audience configured", func(c *Config) { c.Audience = "" }, headers("", "", good), ErrSchemeNotConfigured},
+		{"iat of the wrong type", nil, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { c["iat"] = "now" }))), ErrMalformedHeader},
 		{"iss checked", func(c *Config) { c.Issuer = "https://generativelanguage.googleapis.com" }, headers("", "", good), nil},
 		{"iss wrong", func(c *Config) { c.Issuer = "https://accounts.google.com" }, headers("", "", good), ErrWrongIssuer},
 		{"iss missing", func(c *Config) { c.Issuer = "https://accounts.google.com" }, headers("", "", f.rsa.sign(t, claims(func(c jwt.MapClaims) { delete(c, "iss") }))), ErrWrongIssuer},
@@ -401,7 +411,7 @@ func TestJWT(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Result{
-			Scheme: SchemeJWT, WebhookID: vecID, Timestamp: vecTime, SecretIndex: -1, KeyID: f.rsa.kid,
+			Scheme: SchemeJWT, WebhookID: jwtHashID(good), Timestamp: now, SecretIndex: -1, KeyID: f.rsa.kid,
 			Claims: &Claims{
 				Issuer:    "https://generativelanguage.googleapis.com",
 				Subject:   "batches/abc123",
@@ -464,4 +474,156 @@ func TestSchemeNotConfigured(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJWKSOutageIsTransient checks that a genuine dynamic delivery that
+// cannot be verified because the key server is down or slow fails with
+// ErrJWKSUnavailable (answered 503, so Gemini retries), never with
+// ErrNoMatchingSignature, even when v1 entries next to it did not verify.
+func TestJWKSOutageIsTransient(t *testing.T) {
+	body := []byte(vecBody)
+	tests := []struct {
+		name string
+		// rotated: the cache holds the fixture's keys, and the delivery is
+		// signed by a key published after; otherwise the cache is empty.
+		rotated bool
+		// hang: the key server holds requests and the delivery's ctx ends
+		// once one has arrived; otherwise it answers 503.
+		hang bool
+		// prefix goes before the genuine v1a entry; jwt sends a JWT instead.
+		prefix string
+		jwt    bool
+	}{
+		{name: "cold start, 503"},
+		{name: "cold start, 503, next to a v1 entry that does not match", prefix: forgedV1 + " "},
+		{name: "cold start, 503, next to an undecodable v1 entry", prefix: "v1,@@@ "},
+		{name: "cold start, 503, JWT", jwt: true},
+		{name: "cold start, ctx ends while the key server hangs", hang: true},
+		{name: "cold start, ctx ends while the key server hangs, next to an undecodable v1 entry", hang: true, prefix: "v1,@@@ "},
+		{name: "rotated key, 503", rotated: true},
+		{name: "rotated key, 503, next to an undecodable v1 entry", rotated: true, prefix: "v1,@@@ "},
+		{name: "rotated key, 503, JWT with a new kid", rotated: true, jwt: true},
+		{name: "rotated key, ctx ends while the key server hangs", rotated: true, hang: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newDynamicFixture(t)
+			v := f.verifier(t, func(c *Config) { c.Secrets = []string{vecSecret} })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			signer, rsaSigner := f.ed[0], f.rsa
+			if tt.rotated {
+				if _, err := v.Verify(ctx, f.v1aHeaders(f.ed[0], body), body); err != nil {
+					t.Fatalf("delivery before the outage: %v", err)
+				}
+				f.clock.Advance(time.Minute) // a refetch is allowed, the keys are still fresh
+				signer, rsaSigner = newEdKey(t, "ed-new"), rsaKey{kid: "rsa-new", priv: f.rsa.priv}
+				f.srv.setKeys(signer.jwk(), rsaSigner.jwk())
+			}
+			if tt.hang {
+				gate, enter := make(chan struct{}), make(chan struct{}, 1)
+				f.srv.mu.Lock()
+				f.srv.gate, f.srv.enter = gate, enter
+				f.srv.mu.Unlock()
+				t.Cleanup(func() { close(gate) }) // before the server's Close
+				go func() { <-enter; cancel() }()
+			} else {
+				f.srv.down.Store(true)
+			}
+			ts := itoa(f.clock.Now().Unix())
+			sig := tt.prefix + v1aEntry(signer.priv, vecID, ts, body)
+			if tt.jwt {
+				sig = rsaSigner.sign(t, jwtClaims(f.clock.Now(), testAudience))
+			}
+			_, err := v.Verify(ctx, headers(vecID, ts, sig), body)
+			if !errors.Is(err, ErrJWKSUnavailable) {
+				t.Fatalf("Verify error = %v, want ErrJWKSUnavailable", err)
+			}
+			checkError(t, err, headers(vecID, ts, sig), body)
+		})
+	}
+}
+
+// TestVerifyHonoursContext checks, on the clock of a synctest bubble, that
+// Verify returns by its ctx deadline while the key fetch it started hangs,
+// that the fetch goes on and serves the next call, and that cached keys
+// verify at once while their refetch hangs.
+func TestVerifyHonoursContext(t *testing.T) {
+	body := []byte(vecBody)
+	t.Run("cold start, key server hangs", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			k := newEdKey(t, "ed-1")
+			srv := newBubbleKeyServer(true, k.jwk())
+			v := mustNew(t, srv.config(nil))
+			ts := itoa(time.Now().Unix())
+			h := headers(vecID, ts, v1aEntry(k.priv, vecID, ts, body))
+
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := v.Verify(ctx, h, body)
+			if got := time.Since(start); got != 100*time.Millisecond {
+				t.Errorf("Verify returned after %v, want 100ms", got)
+			}
+			if !errors.Is(err, ErrJWKSUnavailable) {
+				t.Fatalf("Verify error = %v, want ErrJWKSUnavailable", err)
+			}
+
+			close(srv.release) // the key server answers at last
+			synctest.Wait()
+			start = time.Now()
+			if _, err := v.Verify(context.Background(), h, body); err != nil {
+				t.Fatalf("Verify after the key server answered: %v", err)
+			}
+			if got := time.Since(start); got != 0 {
+				t.Errorf("Verify with the keys cached took %v", got)
+			}
+			if n := srv.count(); n != 1 {
+				t.Errorf("key server saw %d requests, want 1: the first fetch serves the next call", n)
+			}
+		})
+	})
+	t.Run("stale keys while the refetch hangs", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			k, rotated := newEdKey(t, "ed-1"), newEdKey(t, "ed-2")
+			srv := newBubbleKeyServer(false, k.jwk())
+			clock := newClock(time.Now())
+			v := mustNew(t, srv.config(clock.Now))
+			delivery := func(k edKey) http.Header {
+				ts := itoa(clock.Now().Unix())
+				return headers(vecID, ts, v1aEntry(k.priv, vecID, ts, body))
+			}
+			if _, err := v.Verify(context.Background(), delivery(k), body); err != nil {
+				t.Fatalf("first delivery: %v", err)
+			}
+
+			srv.setHang(true)
+			clock.Advance(time.Hour) // the keys have expired
+			start := time.Now()
+			for i := range 3 {
+				if _, err := v.Verify(context.Background(), delivery(k), body); err != nil {
+					t.Fatalf("delivery %d under the stale key: %v", i, err)
+				}
+			}
+			if got := time.Since(start); got != 0 {
+				t.Errorf("deliveries under the stale key took %v, want no wait", got)
+			}
+
+			// A key the stale set lacks needs the refetch: the caller waits
+			// for it until its own deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			_, err := v.Verify(ctx, delivery(rotated), body)
+			if got := time.Since(start); got != 100*time.Millisecond {
+				t.Errorf("Verify returned after %v, want 100ms", got)
+			}
+			if !errors.Is(err, ErrJWKSUnavailable) {
+				t.Errorf("Verify error = %v, want ErrJWKSUnavailable", err)
+			}
+			if n := srv.count(); n != 2 {
+				t.Errorf("key server saw %d requests, want 2", n)
+			}
+			close(srv.release)
+		})
+	})
 }

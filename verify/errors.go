@@ -2,15 +2,17 @@ package verify
 
 import "errors"
 
-// Sentinel errors. Every error returned by [New] and [Verifier.Verify] is an
-// [*Error] that wraps exactly one of these, so callers branch with errors.Is
-// and log the Reason.
+// Sentinel errors. Every error returned by [New], [Sign] and
+// [Verifier.Verify] is an [*Error] that wraps exactly one of these, so
+// callers branch with errors.Is and log the Reason. The package
+// documentation says which HTTP status a receiver answers for each.
 var (
 	// ErrMissingHeader: webhook-id, webhook-timestamp or webhook-signature is
 	// absent or empty.
 	ErrMissingHeader = errors.New("verify: missing header")
 	// ErrMalformedHeader: the signature header is not a list of
-	// "version,base64" entries, or a JWT is not a well-formed compact JWS.
+	// "version,base64" entries, a JWT is not a well-formed compact JWS or
+	// has a claim of the wrong type, or webhook-id is too long.
 	ErrMalformedHeader = errors.New("verify: malformed header")
 	// ErrMalformedTimestamp: webhook-timestamp is not integer Unix seconds.
 	ErrMalformedTimestamp = errors.New("verify: malformed timestamp")
@@ -27,22 +29,25 @@ var (
 	ErrBadAlgorithm = errors.New("verify: bad algorithm")
 	// ErrTokenExpired: a JWT's exp is in the past (beyond the leeway), or absent.
 	ErrTokenExpired = errors.New("verify: token expired")
-	// ErrWrongAudience: a JWT's aud does not contain the configured audience.
+	// ErrWrongAudience: a JWT's aud does not contain the configured
+	// audience; the reason quotes the token's aud.
 	ErrWrongAudience = errors.New("verify: wrong audience")
 	// ErrWrongIssuer: a JWT's iss differs from the configured issuer.
 	ErrWrongIssuer = errors.New("verify: wrong issuer")
-	// ErrJWKSUnavailable: Google's public keys could not be fetched and none
-	// are cached.
+	// ErrJWKSUnavailable: Google's public keys are needed and could not be
+	// obtained (none are cached, or none cached verifies and a refetch
+	// failed). It is transient: answer 503 so that Gemini retries.
 	ErrJWKSUnavailable = errors.New("verify: JWKS unavailable")
 	// ErrSchemeNotConfigured: the delivery uses a signature scheme this
 	// verifier was not configured for (a v1a or JWT delivery at a static-only
-	// verifier, a v1 delivery at a dynamic-only one).
+	// verifier, a v1 delivery at a dynamic-only one, a JWT delivery without
+	// Config.Audience).
 	ErrSchemeNotConfigured = errors.New("verify: signature scheme not configured")
 	// ErrBadConfig: the Config given to New is unusable (no scheme, an empty
-	// or undecodable secret, a JWKS URL that is neither https nor http to a
-	// loopback host, Google's OAuth certificates without a telling Issuer, a
-	// negative duration, JWKSMinTTL above JWKSMaxTTL), or a secret given to
-	// Sign is.
+	// or undecodable secret or one shorter than MinSecretLen bytes, a JWKS
+	// URL that is neither https nor http to a loopback host, Google's OAuth
+	// certificates without a telling Issuer, a negative duration,
+	// JWKSMinTTL above JWKSMaxTTL), or a secret given to Sign is.
 	ErrBadConfig = errors.New("verify: bad configuration")
 )
 

@@ -45,6 +45,46 @@ func FuzzSignatureHeader(f *testing.F) {
 	})
 }
 
+// FuzzSignatureValues feeds webhook-signature headers of two values to a
+// static verifier, as proxies that split a header at its commas send them.
+// Verify must never panic, and must succeed only when the genuine signature
+// is an entry of the values read separately or joined with a comma.
+func FuzzSignatureValues(f *testing.F) {
+	sig := strings.TrimPrefix(vecSignature, "v1,")
+	f.Add("v1", sig)
+	f.Add("v1", forgedV1[3:]+" v1")
+	f.Add(forgedV1, vecSignature)
+	f.Add("v1,", sig)
+	f.Add("v1a", sig)
+	f.Add("", "")
+	v, err := New(Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	body := []byte(vecBody)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		h := headers(vecID, vecTimestamp, "")
+		h["Webhook-Signature"] = []string{a, b}
+		r, err := v.Verify(context.Background(), h, body)
+		if err != nil {
+			checkError(t, err, nil, nil)
+			return
+		}
+		found := false
+		for _, s := range []string{a + " " + b, strings.TrimSpace(a) + "," + strings.TrimSpace(b)} {
+			for _, e := range strings.Split(s, " ") {
+				found = found || e == vecSignature || e == strings.TrimRight(vecSignature, "=")
+			}
+		}
+		if !found {
+			t.Fatalf("Verify accepted %q", h["Webhook-Signature"])
+		}
+		if r.Scheme != SchemeHMAC || r.WebhookID != vecID {
+			t.Fatalf("Result = %+v", r)
+		}
+	})
+}
+
 // FuzzTimestamp feeds arbitrary webhook-timestamp values, correctly signed,
 // to a static verifier. It must accept exactly the integer Unix seconds
 // within the tolerance of its clock.

@@ -17,13 +17,23 @@ const (
 	MaxSignatureHeaderLen = 8 << 10
 	// MaxSignatureEntries caps the number of "version,signature" entries.
 	MaxSignatureEntries = 16
-	// MaxEd25519Entries caps the number of v1a entries. Each one costs an
-	// Ed25519 verification, a SHA-512 pass over the whole body and a scalar
-	// multiplication, per Ed25519 key in the JWKS, and a forger can make
-	// every entry look plausible: with 16 entries and Google's three keys a
-	// forged 1 MiB delivery would cost some 50 passes over its body. Gemini
-	// sends one v1a entry; the cap leaves room for a key rotation.
-	MaxEd25519Entries = 4
+	// MaxEd25519Entries caps the number of v1a entries. Gemini sends one;
+	// the cap leaves room for a second during a key rotation. A header
+	// with more is malformed.
+	MaxEd25519Entries = 2
+	// MaxEd25519Checks caps the Ed25519 verifications one delivery may
+	// cost, counting every (v1a entry, key) pair tried, whatever the
+	// number of entries and of keys in the JWKS. Each one is a SHA-512
+	// pass over the whole body and a scalar multiplication, and a forger
+	// can make every entry look plausible, so this bounds what a forged
+	// delivery costs: three verifications at most, where a genuine one
+	// costs one because the key that verified last is tried first. With
+	// Google's three keys and one entry every key is tried; when a single
+	// entry runs out of checks before the last key, the next delivery
+	// starts with the first key left untried. A refetch after a key
+	// rotation (rate-limited by Config.JWKSRefetchInterval) tries the keys
+	// it adds within an allowance of the same size.
+	MaxEd25519Checks = 3
 	// MaxWebhookIDLen caps the length of the webhook-id header, in bytes.
 	MaxWebhookIDLen = 256
 )
@@ -77,13 +87,40 @@ type entries struct {
 	nv1a int
 }
 
+// parseSignatureHeader parses the webhook-signature header values into e.
+// Each value is a list of entries. When there are several values and they
+// do not parse so, they are read as the pieces of one value split at its
+// commas, as some proxies split header values (AWS Lambda behind API
+// Gateway turns "v1,<sig>" into the two values "v1" and "<sig>"): if
+// joining them with "," yields a list of entries that each hold exactly one
+// comma, that list is the header. Only that fallback allocates.
+func parseSignatureHeader(values []string, e *entries) *Error {
+	err := parseEntries(values, e, false)
+	if err == nil || len(values) < 2 || err.Err != ErrMalformedHeader {
+		return err
+	}
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strings.TrimSpace(v))
+	}
+	var joined entries
+	if parseEntries([]string{b.String()}, &joined, true) != nil {
+		return err
+	}
+	*e = joined
+	return nil
+}
+
 // parseEntries splits the webhook-signature header values into
-// space-separated "version,signature" entries (PROTOCOL.md §4). Entries of
-// unknown versions are skipped, as Standard Webhooks requires.
-// It fails with ErrMalformedHeader if an entry has no comma or an empty
-// version, or if there are more than MaxSignatureEntries entries or more
-// than MaxEd25519Entries v1a entries.
-func parseEntries(values []string, e *entries) *Error {
+// space-separated "version,signature" entries. Entries of unknown versions
+// are skipped, as Standard Webhooks requires. It fails with
+// ErrMalformedHeader if an entry has no comma, an empty version, or, when
+// strict, more than one comma, or if there are more than
+// MaxSignatureEntries entries or more than MaxEd25519Entries v1a entries.
+func parseEntries(values []string, e *entries, strict bool) *Error {
 	n := 0
 	for _, value := range values {
 		for rest := value; rest != ""; {
@@ -97,7 +134,7 @@ func parseEntries(values []string, e *entries) *Error {
 				return fail(ErrMalformedHeader, "webhook-signature has more than "+strconv.Itoa(MaxSignatureEntries)+" entries")
 			}
 			version, sig, ok := strings.Cut(entry, ",")
-			if !ok || version == "" {
+			if !ok || version == "" || strict && strings.IndexByte(sig, ',') >= 0 {
 				return fail(ErrMalformedHeader, "webhook-signature entry "+strconv.Itoa(n)+" is not of the form version,signature")
 			}
 			switch version {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +23,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The public Standard Webhooks test vector (PROTOCOL.md §4).
+// The public Standard Webhooks test vector, which every Standard Webhooks
+// library passes.
 const (
 	vecSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	vecID        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -94,6 +97,13 @@ func hmacEntry(key []byte, id, ts string, body []byte) string {
 func v1aEntry(priv ed25519.PrivateKey, id, ts string, body []byte) string {
 	msg := append([]byte(id+"."+ts+"."), body...)
 	return "v1a," + base64.StdEncoding.EncodeToString(ed25519.Sign(priv, msg))
+}
+
+// jwtHashID is the Result.WebhookID of a JWT delivery whose token has no
+// jti, computed independently of the code under test.
+func jwtHashID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "jwt:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func newSecret(t testing.TB) string {
@@ -221,3 +231,69 @@ func (s *jwksServer) setKeys(keys ...map[string]any) {
 }
 
 func (s *jwksServer) url() string { return s.URL + "/.well-known/jwks.json" }
+
+// countVerifies makes v count the Ed25519 verifications it performs.
+func countVerifies(v *Verifier) *atomic.Int64 {
+	n := new(atomic.Int64)
+	v.onEd25519Verify = func() { n.Add(1) }
+	return n
+}
+
+// jwksDoc is a JWK Set document holding keys.
+func jwksDoc(keys ...map[string]any) []byte {
+	doc, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		panic(err)
+	}
+	return doc
+}
+
+// bubbleKeyServer is a key server for tests inside a synctest bubble: an
+// http.RoundTripper that answers with its document, or, while hanging,
+// holds each request until release is closed or the request's context
+// ends. Blocking on its channels is durable, so the bubble's clock moves
+// on meanwhile, which a real network connection would not allow.
+type bubbleKeyServer struct {
+	mu       sync.Mutex
+	doc      []byte
+	hang     bool
+	release  chan struct{}
+	requests int
+}
+
+func newBubbleKeyServer(hang bool, keys ...map[string]any) *bubbleKeyServer {
+	return &bubbleKeyServer{doc: jwksDoc(keys...), hang: hang, release: make(chan struct{})}
+}
+
+func (s *bubbleKeyServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	s.requests++
+	doc, hang, release := s.doc, s.hang, s.release
+	s.mu.Unlock()
+	if hang {
+		select {
+		case <-release:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(doc)), Request: req}, nil
+}
+
+func (s *bubbleKeyServer) setHang(hang bool) {
+	s.mu.Lock()
+	s.hang = hang
+	s.mu.Unlock()
+}
+
+func (s *bubbleKeyServer) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// config returns a dynamic Config fetching from s; the URL is never dialled.
+func (s *bubbleKeyServer) config(now func() time.Time) Config {
+	return Config{JWKSURL: "https://keys.example/jwks.json", HTTPClient: &http.Client{Transport: s}, Now: now}
+}

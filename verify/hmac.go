@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"hash"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,12 @@ import (
 
 // secretPrefix is the prefix of Standard Webhooks secrets; it is optional.
 const secretPrefix = "whsec_"
+
+// MinSecretLen is the fewest bytes a static secret may decode to. Standard
+// Webhooks secrets are 24 to 64 random bytes (Gemini's are 32); a shorter
+// one is a truncated or mistyped value, and a key that short could be
+// guessed.
+const MinSecretLen = 16
 
 // hmacSigLen is the length of a v1 signature in padded base64; unpadded, it
 // is one character shorter.
@@ -101,11 +108,11 @@ func (k *hmacKey) matches(id, ts string, body []byte, sigs []string) bool {
 }
 
 // decodeSecret turns a static webhook secret into the HMAC key: an optional
-// "whsec_" prefix, then standard base64, padded or not (PROTOCOL.md §4 step
-// 1). Surrounding white space, as left by a secret read from a file, is
-// ignored. It fails with an *Error wrapping ErrBadConfig, whose reason never
-// quotes the secret, if the secret is empty, is not base64, or decodes to
-// nothing.
+// "whsec_" prefix, then standard base64, padded or not. Surrounding white
+// space, as left by a secret read from a file, is ignored. It fails with an
+// *Error wrapping ErrBadConfig, whose reason never quotes the secret, if the
+// secret is empty, is not base64, or decodes to fewer than MinSecretLen
+// bytes.
 func decodeSecret(s string) ([]byte, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), secretPrefix)
 	if s == "" {
@@ -118,8 +125,9 @@ func decodeSecret(s string) ([]byte, error) {
 	if err != nil {
 		return nil, fail(ErrBadConfig, "secret is not base64 (after the optional whsec_ prefix)")
 	}
-	if len(key) == 0 {
-		return nil, fail(ErrBadConfig, "secret decodes to an empty key")
+	if len(key) < MinSecretLen {
+		return nil, fail(ErrBadConfig, "secret decodes to a key of length "+strconv.Itoa(len(key))+
+			"; Standard Webhooks secrets are 24 to 64 bytes, and fewer than "+strconv.Itoa(MinSecretLen)+" are refused: is the value complete?")
 	}
 	return key, nil
 }

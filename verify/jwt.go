@@ -2,6 +2,8 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,13 +12,22 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The only JWT algorithm accepted (PROTOCOL.md §5). Allowing any other, in
-// particular "none" or an HMAC one that would treat the RSA public key as a
-// shared secret, would let anyone forge a delivery.
+// The only JWT algorithm accepted, the one Google's webhook documentation
+// names. Allowing any other, in particular "none" or an HMAC one that would
+// treat the RSA public key as a shared secret, would let anyone forge a
+// delivery.
 const jwtAlgorithm = "RS256"
 
 // maxKIDInReason bounds how much of an attacker-chosen kid an error quotes.
 const maxKIDInReason = 64
+
+// maxAudInReason bounds how much of a token's aud an error quotes, in
+// total.
+const maxAudInReason = 100
+
+// jwtIDPrefix starts the Result.WebhookID of a JWT delivery whose token
+// has no usable jti: the rest is the token's SHA-256 in base64url.
+const jwtIDPrefix = "jwt:"
 
 // bearerPrefix may precede a JWT in webhook-signature, as in Authorization.
 const bearerPrefix = "Bearer "
@@ -38,16 +49,26 @@ func jwtToken(value string) (string, bool) {
 	return value, true
 }
 
-// newJWTParser returns the parser for JWT deliveries: RS256 only, exp
-// required, aud and iss checked when configured.
-func newJWTParser(cfg *Config, leeway time.Duration, now func() time.Time) *jwt.Parser {
-	opts := []jwt.ParserOption{
+// newJWTParser returns the parser for JWT deliveries: RS256 only, one
+// textual form per token, and no claim checked, so that claims are only
+// looked at once the signature has verified (by the validator).
+func newJWTParser() *jwt.Parser {
+	return jwt.NewParser(
 		jwt.WithValidMethods([]string{jwtAlgorithm}),
+		// One textual form per token: no non-zero padding bits.
+		jwt.WithStrictDecoding(),
+		jwt.WithoutClaimsValidation(),
+	)
+}
+
+// newJWTValidator returns the claims checks of JWT deliveries: exp
+// required, nbf when present, aud (JWTs are refused before this check when
+// no audience is configured), iss when configured.
+func newJWTValidator(cfg *Config, leeway time.Duration, now func() time.Time) *jwt.Validator {
+	opts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
-		// One textual form per token: no non-zero padding bits.
-		jwt.WithStrictDecoding(),
 	}
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
@@ -55,25 +76,19 @@ func newJWTParser(cfg *Config, leeway time.Duration, now func() time.Time) *jwt.
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
-	return jwt.NewParser(opts...)
+	return jwt.NewValidator(opts...)
 }
 
-// verifyJWT checks a JWT delivery (PROTOCOL.md §5): the signature with the
-// RSA key the header's kid names (refetching the JWKS once if the kid is
-// unknown), then exp, aud and iss. It returns the kid and the claims.
+// verifyJWT checks a JWT delivery: the signature with the RSA key the
+// header's kid names (refetching the JWKS once if the kid is unknown), then,
+// only once the signature has verified, exp, nbf, aud and iss. It returns
+// the kid and the claims.
 //
-// It fails with ErrMalformedHeader, ErrWrongAudience when no audience is
-// configured and SkipAudienceCheck is not set, ErrBadAlgorithm,
-// ErrUnknownKey, ErrJWKSUnavailable, ErrNoMatchingSignature,
-// ErrTokenExpired, ErrWrongAudience, ErrWrongIssuer, or ErrTooNew (nbf in
-// the future).
+// It fails with ErrMalformedHeader, ErrBadAlgorithm, ErrUnknownKey,
+// ErrJWKSUnavailable (also when the kid is unknown and the key set could
+// not be refreshed), ErrNoMatchingSignature, ErrTokenExpired,
+// ErrWrongAudience, ErrWrongIssuer, or ErrTooNew (nbf in the future).
 func (v *Verifier) verifyJWT(ctx context.Context, token string) (string, *Claims, *Error) {
-	if strings.Count(token, ".") != 2 {
-		return "", nil, fail(ErrMalformedHeader, "webhook-signature is neither a list of version,signature entries nor a compact JWS")
-	}
-	if v.audience == "" && !v.skipAudience {
-		return "", nil, fail(ErrWrongAudience, "no audience configured; set Config.Audience or SkipAudienceCheck")
-	}
 	var kid string
 	keyfunc := func(t *jwt.Token) (any, error) {
 		if t.Method == nil || t.Method.Alg() != jwtAlgorithm {
@@ -90,8 +105,10 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (string, *Claims
 		key, ok := set.RSAKey(id)
 		if !ok {
 			// Google may have rotated its keys; the cache rate-limits this.
-			if fresh, _ := v.keys.Refresh(ctx); fresh != nil {
-				key, ok = fresh.RSAKey(id)
+			fresh, err := v.keys.Refresh(ctx)
+			key, ok = fresh.RSAKey(id)
+			if !ok && err != nil {
+				return nil, fail(ErrJWKSUnavailable, "no cached RSA key has kid "+quoteKID(id)+", and the key set could not be refreshed: "+reasonOf(err))
 			}
 		}
 		if !ok {
@@ -103,13 +120,21 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (string, *Claims
 	claims := jwt.MapClaims{}
 	t, err := v.parser.ParseWithClaims(token, claims, keyfunc)
 	if err != nil {
-		return "", nil, v.jwtError(t, claims, err)
+		return "", nil, parseError(t, err)
+	}
+	// The signature has verified: the claims are Google's words.
+	if err := v.validator.Validate(claims); err != nil {
+		return "", nil, v.claimsError(claims, err)
+	}
+	if _, err := claims.GetIssuedAt(); err != nil {
+		return "", nil, fail(ErrMalformedHeader, "JWT has a registered claim of the wrong JSON type")
 	}
 	return kid, newClaims(claims), nil
 }
 
-// jwtError maps an error from the JWT parser to this package's sentinels.
-func (v *Verifier) jwtError(t *jwt.Token, claims jwt.MapClaims, err error) *Error {
+// parseError maps an error from the JWT parser, which checks no claim, to
+// this package's sentinels.
+func parseError(t *jwt.Token, err error) *Error {
 	var ve *Error
 	if errors.As(err, &ve) {
 		return ve // from the keyfunc
@@ -126,6 +151,13 @@ func (v *Verifier) jwtError(t *jwt.Token, claims jwt.MapClaims, err error) *Erro
 	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 		return fail(ErrNoMatchingSignature, "JWT signature does not verify under the key its kid names")
 	}
+	return fail(ErrMalformedHeader, "JWT is not a well-formed compact JWS")
+}
+
+// claimsError maps an error from the claims validator to this package's
+// sentinels. It is only called once the token's signature has verified, so
+// its reasons may quote claims.
+func (v *Verifier) claimsError(claims jwt.MapClaims, err error) *Error {
 	if errors.Is(err, jwt.ErrInvalidType) {
 		return fail(ErrMalformedHeader, "JWT has a registered claim of the wrong JSON type")
 	}
@@ -135,11 +167,11 @@ func (v *Verifier) jwtError(t *jwt.Token, claims jwt.MapClaims, err error) *Erro
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return fail(ErrTokenExpired, "JWT exp is further in the past than the leeway of "+v.leeway.String())
 	}
-	if errors.Is(err, jwt.ErrTokenInvalidAudience) {
-		return fail(ErrWrongAudience, "JWT aud does not contain the configured audience")
-	}
-	if aud, _ := claims.GetAudience(); v.audience != "" && (len(aud) == 0 || len(aud) == 1 && aud[0] == "") {
+	if aud, _ := claims.GetAudience(); len(aud) == 0 || len(aud) == 1 && aud[0] == "" {
 		return fail(ErrWrongAudience, "JWT has no aud claim")
+	} else if errors.Is(err, jwt.ErrTokenInvalidAudience) {
+		return fail(ErrWrongAudience, "JWT aud "+quoteList(aud, maxAudInReason)+
+			" does not contain the configured audience; if this endpoint is the one meant, set Config.Audience to it")
 	}
 	if errors.Is(err, jwt.ErrTokenInvalidIssuer) {
 		return fail(ErrWrongIssuer, "JWT iss is not the configured issuer")
@@ -178,7 +210,37 @@ func newClaims(m jwt.MapClaims) *Claims {
 	return c
 }
 
+// jwtWebhookID returns the Result.WebhookID of a verified JWT delivery,
+// taken from signed input only: the jti claim when it is a non-empty string
+// of at most MaxWebhookIDLen bytes, else "jwt:" and the base64url SHA-256 of
+// the compact token.
+func jwtWebhookID(claims map[string]any, token string) string {
+	if jti, _ := claims["jti"].(string); jti != "" && len(jti) <= MaxWebhookIDLen {
+		return jti
+	}
+	sum := sha256.Sum256([]byte(token))
+	return jwtIDPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func quoteKID(kid string) string { return strconv.Quote(truncate(kid, maxKIDInReason)) }
+
+// quoteList quotes items, comma-separated, stopping with "..." once about
+// max bytes are written.
+func quoteList(items []string, max int) string {
+	var b strings.Builder
+	for i, s := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		left := max - b.Len()
+		if left <= 0 {
+			b.WriteString("...")
+			break
+		}
+		b.WriteString(strconv.Quote(truncate(s, left)))
+	}
+	return b.String()
+}
 
 func truncate(s string, n int) string {
 	if len(s) > n {

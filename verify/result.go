@@ -21,11 +21,19 @@ func (s Scheme) Dynamic() bool { return s == SchemeEd25519 || s == SchemeJWT }
 type Result struct {
 	// Scheme is the scheme that matched.
 	Scheme Scheme
-	// WebhookID is the webhook-id header; empty only for a JWT delivery sent
-	// without it.
+	// WebhookID identifies the delivery, from signed input only: for v1
+	// and v1a the webhook-id header, which the signature covers; for
+	// SchemeJWT, whose token signs its claims but not the headers, the
+	// token's jti claim when it is a non-empty string of at most
+	// MaxWebhookIDLen bytes, else "jwt:" followed by the unpadded base64url
+	// SHA-256 of the compact token. A JWT delivery's webhook-id header is
+	// checked for length but never copied here.
 	WebhookID string
-	// Timestamp is the webhook-timestamp header; zero only for a JWT delivery
-	// sent without it.
+	// Timestamp is when the delivery was signed, from signed input only:
+	// for v1 and v1a the webhook-timestamp header; for SchemeJWT the
+	// token's iat claim, zero if absent. A JWT delivery's
+	// webhook-timestamp header is checked against the tolerance but never
+	// copied here.
 	Timestamp time.Time
 	// SecretIndex is, for SchemeHMAC, the index of the matching secret in the
 	// verifier's keyring (Config.Secrets first, then Config.Keyring); -1

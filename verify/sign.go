@@ -13,8 +13,9 @@ import (
 // this id, timestamp and body. It is the sending half of Verify, for tests
 // and fake senders.
 //
-// Sign returns an error wrapping ErrBadConfig if the secret is empty or is
-// not base64 (after an optional "whsec_" prefix).
+// Sign returns an *Error wrapping ErrBadConfig if the secret is empty, is
+// not base64 (after an optional "whsec_" prefix) or decodes to fewer than
+// MinSecretLen bytes: the secrets New refuses.
 func Sign(secret, webhookID string, ts time.Time, body []byte) (string, error) {
 	key, err := decodeSecret(secret)
 	if err != nil {

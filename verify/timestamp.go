@@ -24,7 +24,7 @@ func parseTimestamp(s string) (int64, bool) {
 }
 
 // checkTimestamp parses webhook-timestamp and checks it lies within the
-// tolerance of now, in either direction (PROTOCOL.md §4 step 5). A replay
+// tolerance of now, in either direction (Standard Webhooks 1.0). A replay
 // of an old delivery fails as too old; a timestamp in the future, which a
 // sender with a fast clock or an attacker storing signatures for later
 // would produce, fails as too new. The bounds are inclusive.

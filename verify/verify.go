@@ -27,12 +27,15 @@ type Verifier struct {
 	now       func() time.Time
 
 	// Dynamic webhooks; keys is nil when JWKSURL is empty.
-	keys         *jwks.Cache
-	parser       *jwt.Parser
-	audience     string
-	skipAudience bool
-	issuer       string
-	leeway       time.Duration
+	keys      *jwks.Cache
+	parser    *jwt.Parser
+	validator *jwt.Validator
+	audience  string // JWT deliveries are refused when empty
+	issuer    string
+	leeway    time.Duration
+	// onEd25519Verify, when set (by tests), is called before each Ed25519
+	// verification.
+	onEd25519Verify func()
 }
 
 // New returns a Verifier for cfg. It decodes every secret and validates the
@@ -42,10 +45,10 @@ type Verifier struct {
 //
 // New returns an *Error wrapping ErrBadConfig if no scheme is configured (no
 // Secrets, no Keyring and no JWKSURL), if a secret is empty, is not base64
-// or decodes to nothing (the reason names its index, never its value), if
-// JWKSURL is neither https nor http to a loopback host, if JWKSURL is
-// Google's OAuth certificates without an Issuer that tells Gemini's tokens
-// from anyone's Google ID token, if a duration is
+// or decodes to fewer than MinSecretLen bytes (the reason names its index,
+// never its value), if JWKSURL is neither https nor http to a loopback
+// host, if JWKSURL is Google's OAuth certificates without an Issuer that
+// tells Gemini's tokens from anyone's Google ID token, if a duration is
 // negative, or if JWKSMinTTL exceeds JWKSMaxTTL.
 func New(cfg Config) (*Verifier, error) {
 	for _, d := range []struct {
@@ -63,12 +66,11 @@ func New(cfg Config) (*Verifier, error) {
 		}
 	}
 	v := &Verifier{
-		tolerance:    cmp.Or(cfg.Tolerance, DefaultTolerance),
-		now:          cfg.Now,
-		audience:     cfg.Audience,
-		skipAudience: cfg.SkipAudienceCheck,
-		issuer:       cfg.Issuer,
-		leeway:       cmp.Or(cfg.Leeway, defaultLeeway),
+		tolerance: cmp.Or(cfg.Tolerance, DefaultTolerance),
+		now:       cfg.Now,
+		audience:  cfg.Audience,
+		issuer:    cfg.Issuer,
+		leeway:    cmp.Or(cfg.Leeway, defaultLeeway),
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -107,7 +109,8 @@ func New(cfg Config) (*Verifier, error) {
 			return nil, fail(ErrBadConfig, "JWKS settings: "+err.Error())
 		}
 		v.keys = c
-		v.parser = newJWTParser(&cfg, v.leeway, v.now)
+		v.parser = newJWTParser()
+		v.validator = newJWTValidator(&cfg, v.leeway, v.now)
 	}
 	if len(v.secrets) == 0 && v.keys == nil {
 		return nil, fail(ErrBadConfig, "no signature scheme configured: set Secrets or Keyring for static webhooks, JWKSURL for dynamic ones")
@@ -115,22 +118,31 @@ func New(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
+// AcceptsDynamic reports whether v verifies dynamic deliveries, those
+// signed with Google's keys (Config.JWKSURL is set).
+func (v *Verifier) AcceptsDynamic() bool { return v.keys != nil }
+
 // Verify authenticates one delivery from its headers and its raw body,
 // exactly as received (never a re-serialised body). Header names are matched
 // case-insensitively. The scheme is chosen by the shape of the
 // webhook-signature header, and only configured schemes are accepted:
 //
 //   - a list of "version,base64" entries: each v1 entry is checked against
-//     every live secret (HMAC-SHA256, static webhooks), each v1a entry
-//     against every Ed25519 key of the JWKS (dynamic webhooks); entries of
-//     other versions are skipped. webhook-id and webhook-timestamp are
-//     required, and the timestamp must lie within the tolerance of the
-//     clock, in either direction, before any signature is checked.
-//   - a value without a comma, optionally prefixed by "Bearer ": an RS256
-//     JWT (dynamic webhooks, as Google's docs describe them), verified with
-//     the JWKS key its kid names; exp is required, aud and iss are checked.
-//     webhook-id and webhook-timestamp are optional, but a timestamp that is
-//     present must be within the tolerance.
+//     every live secret (HMAC-SHA256, static webhooks), v1a entries against
+//     the Ed25519 keys of the JWKS (dynamic webhooks, at most
+//     MaxEd25519Checks verifications); entries of other versions are
+//     skipped. webhook-id and webhook-timestamp are required, and the
+//     timestamp must lie within the tolerance of the clock, in either
+//     direction, before any signature is checked. Several header values
+//     are read as one list; values that only form a list once joined with
+//     commas (a proxy split the header at its commas) are joined.
+//   - a single value without a comma, optionally prefixed by "Bearer ": an
+//     RS256 JWT (dynamic webhooks, as Google's docs describe them), accepted
+//     only when Config.Audience is set, verified with the JWKS key its kid
+//     names; exp is required, aud and iss are checked. webhook-id and
+//     webhook-timestamp are optional and never trusted, but a webhook-id
+//     that is present must respect MaxWebhookIDLen and a timestamp the
+//     tolerance.
 //
 // On success the Result says which scheme and which key matched.
 //
@@ -139,15 +151,17 @@ func New(cfg Config) (*Verifier, error) {
 //     list of entries, if webhook-id or webhook-timestamp is absent;
 //   - ErrMalformedHeader if webhook-signature is longer than
 //     MaxSignatureHeaderLen, has more than MaxSignatureEntries entries (or
-//     MaxEd25519Entries v1a entries), has
-//     an entry that is not "version,signature", has only v1 or v1a entries
-//     that are not base64 of a signature, or is not a well-formed JWT; or
-//     if webhook-id is longer than MaxWebhookIDLen;
+//     MaxEd25519Entries v1a entries), has an entry that is not
+//     "version,signature", has only v1 or v1a entries that are not base64
+//     of a signature, or is not a well-formed JWT; if a JWT has a
+//     registered claim of the wrong JSON type; or if webhook-id is longer
+//     than MaxWebhookIDLen;
 //   - ErrMalformedTimestamp if webhook-timestamp is not integer Unix seconds;
 //   - ErrTooOld or ErrTooNew if it is outside the tolerance (ErrTooNew also
 //     for a JWT whose nbf is in the future);
 //   - ErrSchemeNotConfigured if the header holds only entries, or a JWT, of
-//     a scheme this Verifier has no keys for;
+//     a scheme this Verifier has no keys for, or a JWT when Config.Audience
+//     is empty;
 //   - ErrNoMatchingSignature if no entry verifies under any live key (for
 //     instance because every secret has expired), or a JWT's signature does
 //     not verify;
@@ -155,11 +169,15 @@ func New(cfg Config) (*Verifier, error) {
 //   - ErrUnknownKey if a JWT names no kid, or one the JWKS lacks even after
 //     a refetch;
 //   - ErrTokenExpired if a JWT has no exp, or exp is past beyond the leeway;
-//   - ErrWrongAudience if a JWT's aud lacks Config.Audience, or if
-//     Config.Audience is empty and SkipAudienceCheck is not set;
+//   - ErrWrongAudience if a JWT's aud lacks Config.Audience (the reason
+//     quotes the token's aud, which is only read once its signature has
+//     verified);
 //   - ErrWrongIssuer if Config.Issuer is set and differs from iss;
-//   - ErrJWKSUnavailable if the JWKS cannot be fetched and none is cached
-//     (including when ctx ends while waiting for a fetch).
+//   - ErrJWKSUnavailable if the JWKS is needed and cannot be obtained: it
+//     cannot be fetched and none is cached, ctx ends while waiting for a
+//     fetch, or no cached key verifies the delivery and the refetch that
+//     would pick up rotated keys fails. This failure wins over a v1 entry
+//     that did not verify, so that Gemini retries a genuine delivery.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Result, error) {
 	r, err := v.verify(ctx, h, body)
 	if err != nil {
@@ -187,12 +205,12 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 	}
 	if len(values) == 1 {
 		if token, ok := jwtToken(values[0]); ok {
-			return v.verifyJWTDelivery(ctx, h, id, token)
+			return v.verifyJWTDelivery(ctx, h, token)
 		}
 	}
 
 	var e entries
-	if err := parseEntries(values, &e); err != nil {
+	if err := parseSignatureHeader(values, &e); err != nil {
 		return Result{}, err
 	}
 	hasV1 := e.nv1 > 0
@@ -235,8 +253,9 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 			return Result{Scheme: SchemeEd25519, WebhookID: id, Timestamp: ts, SecretIndex: -1, KeyID: kid}, nil
 		}
 		// The dynamic failure is the more informative one when the HMAC
-		// failure was only that nothing matched.
-		if fault == nil || fault.Err == ErrNoMatchingSignature {
+		// failure was only that nothing matched, and it always wins when
+		// it is transient: a genuine v1a delivery must be retried.
+		if fault == nil || fault.Err == ErrNoMatchingSignature || err.Err == ErrJWKSUnavailable {
 			fault = err
 		}
 	}
@@ -244,7 +263,7 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 }
 
 // verifyHMAC checks the v1 entries against every live secret and returns
-// the index of the one that matched (PROTOCOL.md §4).
+// the index of the one that matched.
 func (v *Verifier) verifyHMAC(id, ts string, body []byte, e *entries, now time.Time) (int, *Error) {
 	live := 0
 	for i, k := range v.secrets {
@@ -269,27 +288,36 @@ func (v *Verifier) verifyHMAC(id, ts string, body []byte, e *entries, now time.T
 }
 
 // verifyJWTDelivery verifies a delivery whose webhook-signature is a JWT.
-func (v *Verifier) verifyJWTDelivery(ctx context.Context, h http.Header, id, token string) (Result, *Error) {
-	if v.keys == nil {
-		if strings.Count(token, ".") == 2 {
-			return Result{}, fail(ErrSchemeNotConfigured, "JWT (dynamic) signature, but no JWKSURL is configured")
-		}
+// The token signs only its claims, so the Result is built from them alone:
+// webhook-id and webhook-timestamp, checked by the caller and here, are
+// never copied into it.
+func (v *Verifier) verifyJWTDelivery(ctx context.Context, h http.Header, token string) (Result, *Error) {
+	switch {
+	case strings.Count(token, ".") != 2:
 		return Result{}, fail(ErrMalformedHeader, "webhook-signature is neither a list of version,signature entries nor a compact JWS")
+	case v.keys == nil:
+		return Result{}, fail(ErrSchemeNotConfigured, "JWT (dynamic) signature, but no JWKSURL is configured")
+	case v.audience == "":
+		return Result{}, fail(ErrSchemeNotConfigured, "JWT (dynamic) signature, but no Audience is configured: "+
+			"set Config.Audience to the audience Gemini uses for this endpoint")
 	}
-	r := Result{Scheme: SchemeJWT, WebhookID: id, SecretIndex: -1}
 	if tsText := headerValue(h, headerTimestamp); tsText != "" {
-		ts, err := checkTimestamp(tsText, v.now(), v.tolerance)
-		if err != nil {
+		if _, err := checkTimestamp(tsText, v.now(), v.tolerance); err != nil {
 			return Result{}, err
 		}
-		r.Timestamp = ts
 	}
 	kid, claims, err := v.verifyJWT(ctx, token)
 	if err != nil {
 		return Result{}, err
 	}
-	r.KeyID, r.Claims = kid, claims
-	return r, nil
+	return Result{
+		Scheme:      SchemeJWT,
+		WebhookID:   jwtWebhookID(claims.Raw, token),
+		Timestamp:   claims.IssuedAt,
+		SecretIndex: -1,
+		KeyID:       kid,
+		Claims:      claims,
+	}, nil
 }
 
 // isGoogleOAuthCerts reports whether u is Google's general-purpose OAuth

@@ -51,7 +51,7 @@ func TestSign(t *testing.T) {
 	if got != vecSignature {
 		t.Errorf("Sign = %q, want %q", got, vecSignature)
 	}
-	for _, bad := range []string{"", "whsec_", "whsec_!!!", "  "} {
+	for _, bad := range []string{"", "whsec_", "whsec_!!!", "  ", "whsec_AA==", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, MinSecretLen-1))} {
 		if _, err := Sign(bad, vecID, vecTime, nil); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("Sign(%q) error = %v, want ErrBadConfig", bad, err)
 		}
@@ -107,7 +107,7 @@ func TestNewErrors(t *testing.T) {
 		{"http JWKS", Config{JWKSURL: "http://example.com/jwks.json"}, "JWKSURL"},
 		{"ftp JWKS", Config{JWKSURL: "ftp://127.0.0.1/jwks.json"}, "JWKSURL"},
 		{"JWKS without host", Config{JWKSURL: "https:///jwks.json"}, "JWKSURL"},
-		{"OAuth certs without issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", SkipAudienceCheck: true}, "OAuth"},
+		{"OAuth certs without issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a"}, "OAuth"},
 		{"OAuth certs with Google accounts issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://accounts.google.com"}, "OAuth"},
 		{"negative tolerance", Config{Secrets: good, Tolerance: -time.Second}, "Tolerance"},
 		{"negative leeway", Config{JWKSURL: GeminiJWKSURL, Leeway: -time.Second}, "Leeway"},
@@ -133,6 +133,83 @@ func TestNewErrors(t *testing.T) {
 				if s != "" && s != "whsec_" && strings.Contains(err.Error(), strings.TrimPrefix(s, "whsec_")) {
 					t.Errorf("error %q quotes a secret", err)
 				}
+			}
+		})
+	}
+}
+
+// TestShortSecrets checks that New and Sign refuse secrets that decode to
+// fewer than MinSecretLen bytes, with a reason naming the index and the
+// length but never the value.
+func TestShortSecrets(t *testing.T) {
+	secretOf := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(0xA0 + i)
+		}
+		return "whsec_" + base64.StdEncoding.EncodeToString(b)
+	}
+	tests := []struct {
+		name   string
+		cfg    Config
+		secret string // the short one
+		want   []string
+	}{
+		{"one byte", Config{Secrets: []string{"whsec_AA=="}}, "whsec_AA==", []string{"Secrets[0]", "length 1;", "24 to 64"}},
+		{"one byte short", Config{Secrets: []string{vecSecret, secretOf(MinSecretLen - 1)}}, secretOf(MinSecretLen - 1),
+			[]string{"Secrets[1]", "length 15;", "24 to 64"}},
+		{"bare base64", Config{Secrets: []string{"AAAA"}}, "AAAA", []string{"Secrets[0]", "length 3;"}},
+		{"in the keyring", Config{Secrets: []string{vecSecret}, Keyring: []Secret{{Value: vecSecret}, {Value: secretOf(8)}}}, secretOf(8),
+			[]string{"Keyring[1]", "length 8;", "24 to 64"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := New(tt.cfg)
+			if v != nil || !errors.Is(err, ErrBadConfig) {
+				t.Fatalf("New = %v, %v; want ErrBadConfig", v, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), strings.TrimPrefix(tt.secret, "whsec_")) {
+				t.Errorf("error %q quotes the secret", err)
+			}
+			if _, err := Sign(tt.secret, vecID, vecTime, nil); !errors.Is(err, ErrBadConfig) {
+				t.Errorf("Sign error = %v, want ErrBadConfig", err)
+			}
+		})
+	}
+	t.Run("MinSecretLen bytes are enough", func(t *testing.T) {
+		s := secretOf(MinSecretLen)
+		if _, err := New(Config{Secrets: []string{s}}); err != nil {
+			t.Errorf("New: %v", err)
+		}
+		if _, err := Sign(s, vecID, vecTime, nil); err != nil {
+			t.Errorf("Sign: %v", err)
+		}
+	})
+}
+
+// TestAcceptsDynamic checks that AcceptsDynamic reports whether JWKSURL is
+// set, whatever else is.
+func TestAcceptsDynamic(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want bool
+	}{
+		{"static", Config{Secrets: []string{vecSecret}}, false},
+		{"keyring", Config{Keyring: []Secret{{Value: vecSecret}}}, false},
+		{"dynamic", Config{JWKSURL: GeminiJWKSURL}, true},
+		{"dynamic with an audience", Config{JWKSURL: GeminiJWKSURL, Audience: "https://example.com/hook"}, true},
+		{"both", Config{Secrets: []string{vecSecret}, JWKSURL: GeminiJWKSURL}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustNew(t, tt.cfg).AcceptsDynamic(); got != tt.want {
+				t.Errorf("AcceptsDynamic = %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -292,6 +369,63 @@ func TestSignatureHeaderForms(t *testing.T) {
 		_, err := v.Verify(context.Background(), headers(vecID, "0"+vecTimestamp, vecSignature), []byte(vecBody))
 		if !errors.Is(err, ErrNoMatchingSignature) {
 			t.Errorf("Verify error = %v, want ErrNoMatchingSignature", err)
+		}
+	})
+}
+
+// TestSplitSignatureHeader checks webhook-signature headers that a proxy
+// split at their commas into several values (as AWS Lambda behind API
+// Gateway does), and that genuinely separate values still work.
+func TestSplitSignatureHeader(t *testing.T) {
+	body := []byte(vecBody)
+	f := newDynamicFixture(t)
+	v := f.verifier(t, func(c *Config) { c.Secrets = []string{vecSecret}; c.Now = fixedClock(vecTime) })
+	sig := strings.TrimPrefix(vecSignature, "v1,")
+	forged := strings.TrimPrefix(forgedV1, "v1,")
+	edSig := strings.TrimPrefix(v1aEntry(f.ed[0].priv, vecID, vecTimestamp, body), "v1a,")
+	tests := []struct {
+		name    string
+		values  []string
+		wantErr error
+		want    Scheme
+	}{
+		{"Standard Webhooks vector, split", []string{"v1", sig}, nil, SchemeHMAC},
+		{"v1a entry, split", []string{"v1a", edSig}, nil, SchemeEd25519},
+		{"rotation header, split, genuine second", []string{"v1", forged + " v1", sig}, nil, SchemeHMAC},
+		{"rotation header, split, genuine first", []string{"v1", sig + " v1", forged}, nil, SchemeHMAC},
+		{"v1 and v1a, split", []string{"v1", forged + " v1a", edSig}, nil, SchemeEd25519},
+		{"split with spaces kept", []string{"v1", " " + sig}, nil, SchemeHMAC},
+		{"separate values", []string{"v1," + forged, "v1," + sig}, nil, SchemeHMAC},
+		{"separate values, genuine first", []string{"v1," + sig, "v1," + forged}, nil, SchemeHMAC},
+		{"split, forged", []string{"v1", forged}, ErrNoMatchingSignature, ""},
+		{"split, a value with a comma left", []string{"v1", sig + ",x"}, ErrMalformedHeader, ""},
+		{"split, a piece missing", []string{"v1", sig + " v1"}, ErrMalformedHeader, ""},
+		{"a lone version", []string{"v1"}, ErrMalformedHeader, ""},
+		{"a lone signature", []string{sig}, ErrMalformedHeader, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Webhook-Id": {vecID}, "Webhook-Timestamp": {vecTimestamp}, "Webhook-Signature": tt.values}
+			got, err := v.Verify(context.Background(), h, body)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+			if got.Scheme != tt.want {
+				t.Errorf("Scheme = %q, want %q", got.Scheme, tt.want)
+			}
+		})
+	}
+
+	t.Run("static verifier, public vector", func(t *testing.T) {
+		v := mustNew(t, Config{Secrets: []string{vecSecret}, Now: fixedClock(vecTime)})
+		h := http.Header{
+			"Webhook-Id":        {"msg_p5jXN8AQM9LWM0D4loKWxJek"},
+			"Webhook-Timestamp": {"1614265330"},
+			"Webhook-Signature": {"v1", "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+		}
+		got, err := v.Verify(context.Background(), h, []byte(`{"test": 2432232314}`))
+		if err != nil || got.WebhookID != vecID || got.SecretIndex != 0 {
+			t.Errorf("Verify = %+v, %v", got, err)
 		}
 	})
 }
