@@ -27,7 +27,12 @@ var ErrNotBound = errors.New("webhook: delivery not bound to this receiver")
 // BindingCheck decides whether a verified dynamic delivery was meant for
 // this receiver (see WithBinding). It returns nil to accept the delivery, an
 // error wrapping ErrNotBound to reject it (403), or any other error when it
-// could not decide, e.g. its store is down (500, so Gemini retries).
+// could not decide, e.g. its store is down (503, so Gemini retries).
+//
+// The event's body is authenticated for the dynamic schemes that sign it
+// (Ed25519 "v1a", what Gemini sends), but not for the JWT form, whose
+// signature covers only its claims: a check that trusts the body relies on
+// the Verifier's audience check for those (see Verifier).
 type BindingCheck func(ctx context.Context, ev *Event) error
 
 // AnyOf returns a BindingCheck that accepts a delivery when any of checks
@@ -38,7 +43,9 @@ type BindingCheck func(ctx context.Context, ev *Event) error
 // With no checks it rejects everything.
 //
 // Use it to combine the token check with one for jobs that cannot carry
-// user_metadata (batches, PROTOCOL.md §7):
+// user_metadata: the live API has refused user_metadata on batch jobs
+// (Unknown name "userMetadata" at 'batch.webhook_config'), so a batch
+// is bound by being a job this receiver created:
 //
 //	webhook.WithBinding(webhook.AnyOf(binder.Check, jobs.CreatedByMe))
 func AnyOf(checks ...BindingCheck) BindingCheck {
@@ -83,8 +90,8 @@ const (
 //
 // A dynamic delivery is signed with Google's global keys, so a valid
 // signature proves Google sent it to someone, not to this receiver: any
-// Gemini customer can replay their own deliveries here (PROTOCOL.md §5).
-// Binder closes that hole. When creating a job, put Metadata(key) in its
+// Gemini customer can replay here the deliveries Google made to them,
+// within the 5-minute timestamp tolerance. Binder closes that hole. When creating a job, put Metadata(key) in its
 // webhook_config.user_metadata; Gemini echoes it on every event of the job,
 // and Check accepts only events whose token was minted under this Binder's
 // secret for the key they carry. Checking needs no per-job storage.

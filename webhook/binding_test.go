@@ -117,8 +117,9 @@ func TestAnyOf(t *testing.T) {
 }
 
 // TestHandlerReplayedDynamicDelivery: a foreign job's validly signed dynamic
-// delivery, replayed to this receiver, is rejected with binding on and
-// accepted with it off; static deliveries are never checked.
+// delivery, replayed to this receiver, is rejected with a Binder's check and
+// by default (no check configured: every dynamic delivery is refused); only
+// InsecureSkipBinding lets it through. Static deliveries are never checked.
 func TestHandlerReplayedDynamicDelivery(t *testing.T) {
 	mine := newTestBinder(t, 1)
 	theirs := newTestBinder(t, 2)
@@ -137,42 +138,42 @@ func TestHandlerReplayedDynamicDelivery(t *testing.T) {
 		}
 		return string(b)
 	}
-	tests := []struct {
-		name            string
-		body            string
-		dynamic         bool
-		withBinding     int
-		withoutBinding  int
-		checkedIfStatic bool
+	modes := []struct {
+		name string
+		opts []Option
 	}{
-		{"dynamic, own token", body(mine.Metadata("job-1")), true, 200, 200, false},
-		{"dynamic, foreign job without metadata", body(nil), true, 403, 200, false},
-		{"dynamic, foreign job with its own metadata", body(map[string]any{"customer": "acme"}), true, 403, 200, false},
-		{"dynamic, foreign job with a foreign token", body(theirs.Metadata("job-1")), true, 403, 200, false},
-		{"dynamic, own token copied to another key", body(map[string]any{MetadataKey: "job-2", MetadataToken: mine.Token("job-1")}), true, 403, 200, false},
-		{"static, no metadata", body(nil), false, 200, 200, false},
+		{"binder", []Option{WithBinding(mine.Check)}},
+		{"default", nil},
+		{"insecure", []Option{InsecureSkipBinding()}},
+	}
+	tests := []struct {
+		name    string
+		body    string
+		dynamic bool
+		want    [3]int // per mode: binder, default, insecure
+	}{
+		{"dynamic, own token", body(mine.Metadata("job-1")), true, [3]int{200, 403, 200}},
+		{"dynamic, foreign job without metadata", body(nil), true, [3]int{403, 403, 200}},
+		{"dynamic, foreign job with its own metadata", body(map[string]any{"customer": "acme"}), true, [3]int{403, 403, 200}},
+		{"dynamic, foreign job with a foreign token", body(theirs.Metadata("job-1")), true, [3]int{403, 403, 200}},
+		{"dynamic, own token copied to another key", body(map[string]any{MetadataKey: "job-2", MetadataToken: mine.Token("job-1")}), true, [3]int{403, 403, 200}},
+		{"static, no metadata", body(nil), false, [3]int{200, 200, 200}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, binding := range []bool{true, false} {
-				var opts []Option
-				want := tt.withoutBinding
-				if binding {
-					opts = append(opts, WithBinding(mine.Check))
-					want = tt.withBinding
-				}
+			for m, mode := range modes {
 				rec := &recorder{}
-				h := NewHandler(fakeVerifier{}, rec.fn, append(opts, WithLogger(nil))...)
+				h := NewHandler(fakeVerifier{}, rec.fn, append(mode.opts, WithLogger(nil))...)
 				r := delivery(fmt.Sprintf("msg_%d", i), tt.body)
 				if tt.dynamic {
 					r = dynamicDelivery(fmt.Sprintf("msg_%d", i), tt.body)
 				}
 				w := serve(h, r)
-				if w.Code != want {
-					t.Errorf("binding %v: status %d, want %d", binding, w.Code, want)
+				if want := tt.want[m]; w.Code != want {
+					t.Errorf("%s: status %d, want %d", mode.name, w.Code, want)
 				}
-				if calls := rec.calls(); (want == 200) != (calls == 1) {
-					t.Errorf("binding %v: HandlerFunc called %d times", binding, calls)
+				if calls := rec.calls(); (w.Code == 200) != (calls == 1) {
+					t.Errorf("%s: status %d, HandlerFunc called %d times", mode.name, w.Code, calls)
 				}
 			}
 		})
@@ -194,5 +195,19 @@ func TestHandlerRejectedBindingNotRemembered(t *testing.T) {
 	own := `{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x","user_metadata":` + string(md) + `}}`
 	if w := serve(h, dynamicDelivery("msg_1", own)); w.Code != 200 || w.Body.String() != "ok\n" {
 		t.Fatalf("own after foreign: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// BenchmarkBinderCheck is the binding check every dynamic delivery pays
+// before reaching the HandlerFunc.
+func BenchmarkBinderCheck(b *testing.B) {
+	binder := newTestBinder(b, 1)
+	ev := &Event{UserMetadata: binder.Metadata("job-1")}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := binder.Check(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -13,10 +13,11 @@
 //
 // For each request the Handler checks the method and the body size,
 // authenticates the delivery (a Verifier, normally *verify.Verifier),
-// parses it, applies the receiver binding (WithBinding), skips a webhook-id
-// already processed (a Deduplicator), and calls the HandlerFunc. It ignores
-// the URL path, so it works on http.ServeMux, under http.StripPrefix and in
-// any router that takes an http.Handler.
+// parses it, checks that a dynamic delivery is bound to this receiver
+// (WithBinding), skips a webhook-id already processed (a Deduplicator), and
+// calls the HandlerFunc. It ignores the URL path, so it works on
+// http.ServeMux, under http.StripPrefix and in any router that takes an
+// http.Handler.
 //
 // # Status codes
 //
@@ -32,12 +33,15 @@
 //	condition                                              status
 //	-----------------------------------------------------  ------------------------------
 //	method other than POST                                 405, Allow: POST
-//	body larger than the cap (WithMaxBodyBytes, 1 MiB)     413
+//	body larger than the cap (WithMaxBodyBytes, 64 KiB)    413
 //	body unreadable (client went away mid-body)            400
+//	signing keys unavailable (verify.ErrJWKSUnavailable:   503, Retry-After: 30,
+//	  Google's key endpoint down or slow, nothing cached)    logged as an error
 //	signature, timestamp or headers fail verification      401 "invalid signature"
 //	body authentic but not a valid event (Parse error)     400 naming the bad field
+//	dynamic delivery, no binding check configured          403, logged with the fix
 //	dynamic delivery failing the binding (ErrNotBound)     403
-//	binding check could not decide (any other error)       500
+//	binding check could not decide (any other error)       503
 //	webhook-id already processed                           200 "duplicate", fn not called
 //	copy of a webhook-id being processed right now         waits, then as the first ended:
 //	                                                       200 "duplicate" if it succeeded,
@@ -49,7 +53,9 @@
 //	fn returned nil, whatever the type, known or not       200 "ok"
 //
 // Here fn is the HandlerFunc. Nothing is answered 2xx before fn returned
-// nil, and nothing 4xx that a retry could fix.
+// nil, and nothing 4xx that a retry could fix. Retry-After: 30 matches the
+// least time a *verify.Verifier waits between two fetches of the keys by
+// default (verify.Config.JWKSRefetchInterval).
 //
 // A webhook-id counts as processed only once the HandlerFunc returned nil,
 // so a delivery answered 500 or 503 is processed again when Gemini retries.
@@ -57,7 +63,9 @@
 // the second waits (within the time budget) for the first, then answers 200
 // if it succeeded or runs the HandlerFunc itself if it failed. The default
 // MemoryDeduplicator does this within one process; share a Deduplicator to
-// get it across replicas.
+// get it across replicas. The id is the verified one (verify.Result's
+// WebhookID), never the raw webhook-id header: the Handler reads that
+// header only to log it, truncated, when it rejects a delivery.
 //
 // # Slow work
 //
@@ -82,21 +90,34 @@
 // signature proves Google sent the delivery to someone, not to you. Any
 // Gemini customer can create a job pointing at their own server, receive
 // its validly signed deliveries, and replay them to your endpoint within
-// the 5-minute timestamp tolerance: a fake "completed" for an id of their
-// choosing, or a flood of events your code did not ask for.
+// the 5-minute timestamp tolerance: events about jobs you never created,
+// as many as they like.
 //
-// The defence is to bind each job to the receiver. A Binder, holding a
-// secret only you know, mints a token for the job's user_metadata
-// (Binder.Metadata) when you create the job; Gemini echoes user_metadata on
-// every event of that job; WithBinding(binder.Check) then rejects (403) any
-// dynamic delivery whose user_metadata lacks a token minted by you. The
-// check is stateless: no per-job storage. Static deliveries are not
-// checked.
+// So the Handler accepts a dynamic delivery only when a binding check
+// (WithBinding) says it is yours; a Handler without one refuses every
+// dynamic delivery with 403 and logs how to fix it, and NewHandler warns
+// at start-up when its Verifier accepts dynamic deliveries. Static
+// deliveries are never checked: their secret binds them.
 //
-// Batches need another check: the live API has rejected user_metadata on
+// A Binder makes the check. Holding a secret only you know, it mints a
+// token for the job's user_metadata (Binder.Metadata) when you create the
+// job; Gemini echoes user_metadata on every event of that job, and
+// Binder.Check accepts only deliveries whose user_metadata holds a token
+// minted by you. It needs no per-job storage:
+//
+//	binder, err := webhook.NewBinder(bindingSecret) // 32 random bytes, the same on every replica
+//	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, deliver, webhook.WithBinding(binder.Check)))
+//	// when creating a job: &genai.WebhookConfig{Uris: uris, UserMetadata: binder.Metadata("report-7")}
+//
+// Batches need another check: the live API has refused user_metadata on
 // batch jobs, so their events may carry no token. Bind them by "a job this
 // receiver created" instead (a BindingCheck that looks the job id up in
-// your own records) and combine the two with AnyOf. Without binding,
-// treat a dynamic event as a hint to re-read the job with your own
-// credentials, never as the result itself.
+// your own records) and combine the two with AnyOf;
+// dispatch.Dispatcher.Binding offers both as one option.
+//
+// InsecureSkipBinding turns the check off. It is for tests, and for a
+// receiver that treats every event as a hint and re-reads the job with its
+// own credentials before acting on it; it must never be used on an endpoint
+// that anyone but Google and a trusted test can reach.
 package webhook

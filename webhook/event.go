@@ -13,9 +13,9 @@ import (
 // a type not listed here is valid and reported by Known as false.
 type EventType string
 
-// The event types of Gemini webhooks (PROTOCOL.md §2). The two cancelled
-// types are documented but no longer in the API's enum; they are modelled so
-// that a delivery of either is recognised.
+// The event types of Gemini webhooks, as Google documents them. The two
+// cancelled types are documented but no longer in the API's enum; they are
+// modelled so that a delivery of either is recognised.
 const (
 	BatchSucceeded            EventType = "batch.succeeded"
 	BatchFailed               EventType = "batch.failed"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
 func ExampleParse() {
@@ -129,4 +130,49 @@ func ExampleBinder() {
 	// report-2026-01
 	// <nil>
 	// webhook: delivery not bound to this receiver: malformed genaihook_token
+}
+
+// Receive dynamic webhooks, which Google signs with keys shared by every
+// Gemini customer: each job carries a Binder's token in its user_metadata,
+// and the Handler passes on only the deliveries that hold one. Here a
+// webhooktest.Sender plays Gemini, with its own keys.
+func ExampleWithBinding() {
+	secret := make([]byte, 32) // in production: loaded, the same on every replica
+	rand.Read(secret)
+	binder, err := webhook.NewBinder(secret)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	keys := webhooktest.NewKeys()
+	jwks := httptest.NewServer(keys)
+	defer jwks.Close()
+	v, err := verify.New(verify.Config{JWKSURL: jwks.URL}) // in production: verify.GeminiJWKSURL
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
+		fmt.Println("handled", ev.Data.ID, "of", ev.UserMetadata[webhook.MetadataKey])
+		return nil
+	}, webhook.WithBinding(binder.Check), webhook.WithLogger(slog.New(slog.DiscardHandler)))
+
+	// The job was created with genai.WebhookConfig{Uris: ..., UserMetadata:
+	// binder.Metadata("report-7")}; Gemini echoes it on each of its events.
+	gemini := &webhooktest.Sender{Keys: keys, Retry: []time.Duration{}}
+	own := webhooktest.InteractionCompleted("v1_ChdOdXRoYXJH")
+	own.UserMetadata = binder.Metadata("report-7")
+	d, _ := gemini.Serve(context.Background(), h, own)
+	fmt.Println(d.Attempts[0].Status)
+
+	// Another customer's job, validly signed by Google, replayed here.
+	foreign := webhooktest.InteractionCompleted("v1_Q2hkT2RYUm")
+	foreign.UserMetadata = map[string]any{"customer": "acme"}
+	d, _ = gemini.Serve(context.Background(), h, foreign)
+	fmt.Println(d.Attempts[0].Status)
+	// Output:
+	// handled v1_ChdOdXRoYXJH of report-7
+	// 200
+	// 403
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 
 	"github.com/genaihook/genaihook/verify"
@@ -14,15 +15,44 @@ import (
 
 // Verifier authenticates a delivery from its headers and raw body.
 // *verify.Verifier implements it; tests may use a fake.
+//
+// The Handler acts on what Verify returns without checking it again, so an
+// implementation must keep these rules:
+//
+//   - Return an error for a delivery it cannot authenticate. An error
+//     wrapping verify.ErrJWKSUnavailable means it could not decide because
+//     the signing keys could not be fetched: the Handler answers 503 and
+//     Gemini retries. Any other error is answered 401.
+//   - Set Result.Scheme to a dynamic scheme (verify.Scheme.Dynamic) for a
+//     delivery signed with keys that are not this receiver's own, such as
+//     Google's global keys: only then does the Handler apply the receiver
+//     binding. Any other scheme is taken as bound by its key, as a static
+//     webhook's secret binds it.
+//   - If it accepts the JWT form (a JWT in webhook-signature), check that
+//     the token's audience names this receiver. The token is the only
+//     signed part of such a delivery: without that check, any unexpired
+//     token Google issued to anyone authenticates a body of the sender's
+//     choosing.
+//   - Fill Result.WebhookID from signed input only, or leave it empty. The
+//     Handler deduplicates on Result.WebhookID, never on the webhook-id
+//     header; the HMAC and Ed25519 schemes sign that header, but the JWT
+//     form signs neither it nor the body, so an id taken from there would
+//     let a sender suppress a genuine delivery by claiming its id first.
+//
+// An implementation may also have a method AcceptsDynamic() bool, as
+// *verify.Verifier does, reporting whether it accepts dynamic deliveries at
+// all; NewHandler then logs a warning when it is given such a Verifier but
+// no binding check.
 type Verifier interface {
 	Verify(ctx context.Context, h http.Header, body []byte) (verify.Result, error)
 }
 
-// HandlerFunc receives each verified, parsed, not yet processed event. It
-// returns nil once the event is safely handed off (the delivery is then
-// acknowledged and its webhook-id remembered), or an error to have Gemini
-// deliver it again later. It must return within the Handler's time budget
-// (WithTimeout) and should honour ctx. dispatch.Dispatcher.Deliver is one.
+// HandlerFunc receives each verified, parsed, bound, not yet processed
+// event. It returns nil once the event is safely handed off (the delivery
+// is then acknowledged and its webhook-id remembered), or an error to have
+// Gemini deliver it again later. It must return within the Handler's time
+// budget (WithTimeout) and should honour ctx. dispatch.Dispatcher.Deliver
+// is one.
 type HandlerFunc func(ctx context.Context, ev *Event) error
 
 // Handler is an http.Handler receiving Gemini webhook deliveries; see the
@@ -35,30 +65,85 @@ type Handler struct {
 	dedup Deduplicator
 }
 
+// fixBinding is how to configure a binding check, for the logs that report
+// a missing one.
+const fixBinding = "give NewHandler a check that ties each job to this receiver: " +
+	"webhook.WithBinding(binder.Check), with the webhook.Binder's Metadata in each job's user_metadata, " +
+	"or the dispatcher's binding option (dispatch.Dispatcher.Binding)"
+
 // NewHandler returns a Handler that authenticates deliveries with v and
-// passes each new event to fn. Without WithDeduplicator it deduplicates
-// with a NewMemoryDeduplicator of default settings; a delivery whose
-// verify.Result has no WebhookID (a JWT delivery sent without the header)
-// cannot be deduplicated and always reaches fn. NewHandler panics if v
-// or fn is nil, as http.Handle does for a nil handler: that is a
-// programming error, not a condition to handle.
+// passes each new event to fn.
+//
+// A dynamic delivery (verify.Scheme.Dynamic: signed with Google's global
+// keys) reaches fn only if the binding check given with WithBinding accepts
+// it. Without WithBinding, every dynamic delivery is refused with 403 and a
+// warning naming the fix is logged each time; if v has a method
+// AcceptsDynamic() bool that returns true, as a *verify.Verifier with a
+// JWKSURL does, NewHandler also logs that warning once, now. Static
+// deliveries are never checked.
+//
+// Without WithDeduplicator it deduplicates with a NewMemoryDeduplicator of
+// default settings, on verify.Result's WebhookID; a delivery whose Result
+// has none cannot be deduplicated and always reaches fn. nil options are
+// ignored.
+//
+// NewHandler panics if v or fn is nil, including a typed nil such as a nil
+// *verify.Verifier left by an unchecked error from verify.New, and if
+// WithDeduplicator was given a typed nil: as http.Handle does for a nil
+// handler, it refuses a programming error at construction rather than on
+// the first delivery.
 func NewHandler(v Verifier, fn HandlerFunc, opts ...Option) *Handler {
-	if v == nil {
-		panic("webhook: NewHandler: nil Verifier")
+	if isNil(v) {
+		if v == nil {
+			panic("webhook: NewHandler: nil Verifier: pass the *verify.Verifier that verify.New returned, after checking its error")
+		}
+		panic(fmt.Sprintf("webhook: NewHandler: the Verifier is a nil %T: pass the *verify.Verifier that verify.New returned, after checking its error", v))
 	}
 	if fn == nil {
-		panic("webhook: NewHandler: nil HandlerFunc")
+		panic("webhook: NewHandler: nil HandlerFunc: pass the function that receives each event, e.g. a dispatch.Dispatcher's Deliver")
 	}
 	h := &Handler{v: v, fn: fn, opts: defaultOptions()}
 	for _, opt := range opts {
-		opt(&h.opts)
+		if opt != nil {
+			opt(&h.opts)
+		}
 	}
 	h.dedup = h.opts.dedup
 	if !h.opts.dedupSet {
 		h.dedup = NewMemoryDeduplicator(MemoryConfig{})
+	} else if h.dedup != nil && isNil(h.dedup) {
+		panic(fmt.Sprintf("webhook: NewHandler: WithDeduplicator was given a nil %T: pass a Deduplicator such as NewMemoryDeduplicator's, or an untyped nil to turn deduplication off", h.dedup))
+	}
+	if d, ok := v.(interface{ AcceptsDynamic() bool }); ok && d.AcceptsDynamic() {
+		switch {
+		case h.opts.skipBinding:
+			h.opts.logger.Warn("webhook: InsecureSkipBinding is set: dynamic deliveries are accepted without a binding check, " +
+				"so anyone can replay here deliveries Google made to them; do not use it on an endpoint others can reach")
+		case h.opts.binding == nil:
+			h.opts.logger.Warn("webhook: no binding check configured: every dynamic delivery will be refused with 403; to accept them, " + fixBinding)
+		}
 	}
 	return h
 }
+
+// isNil reports whether x is nil or holds a nil pointer, map, slice,
+// function or channel.
+func isNil(x any) bool {
+	if x == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(x); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// retryAfterKeys is the Retry-After of a 503 answered because the signing
+// keys could not be fetched: the least time *verify.Verifier waits between
+// two fetches by default (verify.Config.JWKSRefetchInterval), so that the
+// retry may find the endpoint back and a fresh fetch allowed.
+const retryAfterKeys = "30"
 
 // The bodies of error answers. They are deliberately generic: the reason
 // is logged, never sent, so a forger learns nothing.
@@ -68,6 +153,8 @@ const (
 	msgBadBody    = "cannot read request body\n"
 	msgSignature  = "invalid signature\n"
 	msgNotBound   = "delivery not bound to this receiver\n"
+	msgNoKeys     = "signing keys unavailable, retry later\n"
+	msgUndecided  = "cannot check the delivery now, retry later\n"
 	msgInternal   = "internal error\n"
 	msgTimeout    = "timed out, retry later\n"
 	msgDuplicate  = "duplicate\n"
@@ -102,6 +189,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.v.Verify(ctx, r.Header, body)
 	if err != nil {
 		// verify's errors name the reason without secrets or signatures.
+		// The webhook-id header is unauthenticated here: logged, truncated,
+		// and used for nothing else.
+		if errors.Is(err, verify.ErrJWKSUnavailable) {
+			log.LogAttrs(ctx, slog.LevelError, "webhook: cannot verify: the signing-key endpoint (JWKS) is unavailable; answering 503 so that Gemini retries",
+				slog.String("reason", err.Error()), slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
+			w.Header().Set("Retry-After", retryAfterKeys)
+			answer(w, http.StatusServiceUnavailable, msgNoKeys)
+			return
+		}
 		log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery rejected", slog.String("reason", err.Error()),
 			slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
 		answer(w, http.StatusUnauthorized, msgSignature)
@@ -119,19 +215,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev.WebhookID = res.WebhookID
 	ev.Auth = res
 
-	if h.opts.binding != nil && res.Scheme.Dynamic() {
-		if err := h.opts.binding(ctx, ev); err != nil {
-			if errors.Is(err, ErrNotBound) {
-				log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery not bound to this receiver", slog.String("reason", err.Error()),
-					slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)), remote(r))
-				answer(w, http.StatusForbidden, msgNotBound)
-				return
-			}
-			log.LogAttrs(ctx, slog.LevelError, "webhook: binding check failed", slog.String("error", err.Error()),
-				slog.String("webhook_id", ev.WebhookID))
-			answer(w, http.StatusInternalServerError, msgInternal)
-			return
-		}
+	if res.Scheme.Dynamic() && !h.bound(w, r, ev) {
+		return
 	}
 
 	fnCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -189,6 +274,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// bound applies the receiver binding to a dynamic delivery. It reports
+// whether the delivery may go on; if not, it has answered.
+func (h *Handler) bound(w http.ResponseWriter, r *http.Request, ev *Event) bool {
+	ctx, log := r.Context(), h.opts.logger
+	switch {
+	case h.opts.skipBinding:
+		return true
+	case h.opts.binding == nil:
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook: dynamic delivery refused: no binding check configured; to accept dynamic deliveries, "+fixBinding,
+			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)), remote(r))
+		answer(w, http.StatusForbidden, msgNotBound)
+		return false
+	}
+	err := h.opts.binding(ctx, ev)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrNotBound):
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery not bound to this receiver", slog.String("reason", err.Error()),
+			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)), remote(r))
+		answer(w, http.StatusForbidden, msgNotBound)
+	default:
+		// The check could not decide (its store is down, say): the delivery
+		// may be genuine, so let Gemini retry.
+		log.LogAttrs(ctx, slog.LevelError, "webhook: binding check could not decide; answering 503 so that Gemini retries", slog.String("error", err.Error()),
+			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)))
+		answer(w, http.StatusServiceUnavailable, msgUndecided)
+	}
+	return false
+}
+
 type panicError struct {
 	value any
 	stack []byte
@@ -228,9 +344,9 @@ func truncate(s string, n int) string {
 
 // maxPrealloc bounds the buffer readBody allocates from the declared
 // Content-Length before any byte has arrived: otherwise each connection that
-// declares the maximum and then sends nothing would hold MaxBodyBytes of
-// memory. Real deliveries are far smaller and still get one allocation.
-const maxPrealloc = 32 << 10
+// declares the maximum and then sends nothing would hold the whole cap of
+// memory. Real deliveries, a few hundred bytes, still get one allocation.
+const maxPrealloc = 16 << 10
 
 // readBody reads the whole body, at most limit bytes; a longer one fails
 // with *http.MaxBytesError, and the server then closes the connection.

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,11 +20,16 @@ import (
 )
 
 // fakeVerifier accepts a delivery whose webhook-signature is "valid" and
-// reports the scheme named by the X-Test-Scheme header (v1 by default).
+// reports the scheme named by the X-Test-Scheme header (v1 by default). A
+// webhook-signature of "keys-down" fails as when Google's key endpoint is.
 type fakeVerifier struct{}
 
 func (fakeVerifier) Verify(_ context.Context, h http.Header, _ []byte) (verify.Result, error) {
-	if h.Get("Webhook-Signature") != "valid" {
+	switch h.Get("Webhook-Signature") {
+	case "valid":
+	case "keys-down":
+		return verify.Result{}, &verify.Error{Err: verify.ErrJWKSUnavailable, Reason: "GET https://example.com/jwks.json: HTTP status 503"}
+	default:
 		return verify.Result{}, &verify.Error{Err: verify.ErrNoMatchingSignature, Reason: "no v1 entry matched"}
 	}
 	scheme := verify.Scheme(h.Get("X-Test-Scheme"))
@@ -116,6 +122,9 @@ func TestHandlerStatus(t *testing.T) {
 	panics := func(context.Context, *Event) error { panic("kaboom") }
 	notBound := func(context.Context, *Event) error { return fmt.Errorf("%w: test", ErrNotBound) }
 	undecided := func(context.Context, *Event) error { return errors.New("job store down") }
+	bound := func(context.Context, *Event) error { return nil }
+	// atCap is a valid event padded with JSON whitespace to exactly n bytes.
+	atCap := func(n int) string { return testBody + strings.Repeat(" ", n-len(testBody)) }
 
 	tests := []struct {
 		name     string
@@ -166,6 +175,26 @@ func TestHandlerStatus(t *testing.T) {
 			code: 200, body: "ok\n", calls: 1,
 		},
 		{
+			name: "default cap: 64 KiB accepted",
+			req:  func() *http.Request { return delivery("msg_1", atCap(64<<10)) },
+			code: 200, body: "ok\n", calls: 1,
+		},
+		{
+			name: "default cap: 64 KiB + 1 refused",
+			req:  func() *http.Request { return delivery("msg_1", atCap(64<<10+1)) },
+			code: 413, body: "request body too large\n", logHas: "limit=65536",
+		},
+		{
+			name: "default cap: 64 KiB + 1 refused, chunked",
+			req: func() *http.Request {
+				r := delivery("msg_1", atCap(64<<10+1))
+				r.ContentLength = -1
+				r.Body = io.NopCloser(strings.NewReader(atCap(64<<10 + 1)))
+				return r
+			},
+			code: 413, body: "request body too large\n",
+		},
+		{
 			name: "body unreadable",
 			req: func() *http.Request {
 				r := delivery("msg_1", testBody)
@@ -185,6 +214,35 @@ func TestHandlerStatus(t *testing.T) {
 			code: 401, body: "invalid signature\n", logHas: "no v1 entry matched", notInLog: "c2VjcmV0LXNpZ25hdHVyZQ",
 		},
 		{
+			name: "signing keys unavailable",
+			req: func() *http.Request {
+				r := dynamicDelivery("msg_1", testBody)
+				r.Header.Set("Webhook-Signature", "keys-down")
+				return r
+			},
+			code: 503, body: "signing keys unavailable, retry later\n", header: map[string]string{"Retry-After": "30"},
+			logHas: `level=ERROR msg="webhook: cannot verify: the signing-key endpoint (JWKS) is unavailable`,
+		},
+		{
+			name: "signing keys unavailable, static-looking delivery",
+			req: func() *http.Request {
+				r := delivery("msg_1", testBody)
+				r.Header.Set("Webhook-Signature", "keys-down")
+				return r
+			},
+			code: 503, body: "signing keys unavailable, retry later\n", header: map[string]string{"Retry-After": "30"},
+			logHas: "HTTP status 503",
+		},
+		{
+			name: "rejected: no Retry-After",
+			req: func() *http.Request {
+				r := delivery("msg_1", testBody)
+				r.Header.Set("Webhook-Signature", "forged")
+				return r
+			},
+			code: 401, body: "invalid signature\n", header: map[string]string{"Retry-After": ""},
+		},
+		{
 			name: "malformed event", req: func() *http.Request {
 				return delivery("msg_1", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{}}`)
 			},
@@ -198,7 +256,61 @@ func TestHandlerStatus(t *testing.T) {
 		{
 			name: "binding undecided", opts: []Option{WithBinding(undecided)},
 			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
-			code: 500, body: "internal error\n", logHas: "job store down",
+			code: 503, body: "cannot check the delivery now, retry later\n", logHas: "job store down",
+		},
+		{
+			name: "binding undecided through AnyOf", opts: []Option{WithBinding(AnyOf(notBound, undecided))},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 503, body: "cannot check the delivery now, retry later\n", logHas: "level=ERROR",
+		},
+		{
+			name: "binding accepts a dynamic delivery", opts: []Option{WithBinding(bound)},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 200, body: "ok\n", calls: 1,
+		},
+		{
+			name: "dynamic Ed25519 delivery, no binding configured",
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 403, body: "delivery not bound to this receiver\n", logHas: "webhook.WithBinding(binder.Check)",
+		},
+		{
+			name: "dynamic JWT delivery, no binding configured",
+			req: func() *http.Request {
+				r := delivery("msg_1", testBody)
+				r.Header.Set("X-Test-Scheme", string(verify.SchemeJWT))
+				return r
+			},
+			code: 403, body: "delivery not bound to this receiver\n", logHas: "level=WARN",
+		},
+		{
+			name: "dynamic delivery, nil binding check", opts: []Option{WithBinding(nil)},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 403, body: "delivery not bound to this receiver\n", logHas: "no binding check configured",
+		},
+		{
+			name: "dynamic delivery, InsecureSkipBinding", opts: []Option{InsecureSkipBinding()},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 200, body: "ok\n", calls: 1,
+		},
+		{
+			name: "WithBinding after InsecureSkipBinding wins", opts: []Option{InsecureSkipBinding(), WithBinding(notBound)},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 403, body: "delivery not bound to this receiver\n",
+		},
+		{
+			name: "InsecureSkipBinding after WithBinding wins", opts: []Option{WithBinding(notBound), InsecureSkipBinding()},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 200, body: "ok\n", calls: 1,
+		},
+		{
+			name: "static delivery, no binding configured",
+			req:  func() *http.Request { return delivery("msg_1", testBody) },
+			code: 200, body: "ok\n", calls: 1,
+		},
+		{
+			name: "nil options are ignored", opts: []Option{nil, WithBinding(bound), nil},
+			req:  func() *http.Request { return dynamicDelivery("msg_1", testBody) },
+			code: 200, body: "ok\n", calls: 1,
 		},
 		{
 			name: "binding skips static deliveries", opts: []Option{WithBinding(notBound)},
@@ -249,7 +361,7 @@ func TestHandlerStatus(t *testing.T) {
 				t.Errorf("answer = %d %q, want %d %q", w.Code, w.Body.String(), tt.code, tt.body)
 			}
 			for k, v := range tt.header {
-				if got := w.Header().Get(k); got != v {
+				if got := w.Header().Get(k); got != v { // v "": header absent
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
@@ -596,19 +708,142 @@ func TestHandlerMounting(t *testing.T) {
 	}
 }
 
+// verifierFunc adapts a function to Verifier; a nil one is a typed nil.
+type verifierFunc func(context.Context, http.Header, []byte) (verify.Result, error)
+
+func (f verifierFunc) Verify(ctx context.Context, h http.Header, b []byte) (verify.Result, error) {
+	return f(ctx, h, b)
+}
+
+// mapVerifier is a Verifier of map kind; a nil one is a typed nil.
+type mapVerifier map[string]bool
+
+func (mapVerifier) Verify(context.Context, http.Header, []byte) (verify.Result, error) {
+	return verify.Result{}, nil
+}
+
 func TestNewHandlerPanicsOnNil(t *testing.T) {
-	for name, f := range map[string]func(){
-		"nil verifier": func() { NewHandler(nil, func(context.Context, *Event) error { return nil }) },
-		"nil fn":       func() { NewHandler(fakeVerifier{}, nil) },
-	} {
-		t.Run(name, func(t *testing.T) {
+	ok := func(context.Context, *Event) error { return nil }
+	tests := []struct {
+		name string
+		f    func()
+		want string // in the panic message
+	}{
+		{"nil verifier", func() { NewHandler(nil, ok) }, "nil Verifier: pass the *verify.Verifier that verify.New returned"},
+		{"typed nil *verify.Verifier", func() {
+			var v *verify.Verifier // as left by an unchecked verify.New error
+			NewHandler(v, ok)
+		}, "nil *verify.Verifier: pass the *verify.Verifier that verify.New returned, after checking its error"},
+		{"typed nil func verifier", func() { NewHandler(verifierFunc(nil), ok) }, "nil webhook.verifierFunc"},
+		{"typed nil map verifier", func() { NewHandler(mapVerifier(nil), ok) }, "nil webhook.mapVerifier"},
+		{"nil fn", func() { NewHandler(fakeVerifier{}, nil) }, "nil HandlerFunc"},
+		{"typed nil deduplicator", func() {
+			var d *MemoryDeduplicator
+			NewHandler(fakeVerifier{}, ok, WithDeduplicator(d))
+		}, "WithDeduplicator was given a nil *webhook.MemoryDeduplicator"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
-					t.Error("no panic")
+				r := recover()
+				if r == nil {
+					t.Fatal("no panic")
+				}
+				if msg := fmt.Sprint(r); !strings.Contains(msg, tt.want) || !strings.HasPrefix(msg, "webhook: NewHandler: ") {
+					t.Errorf("panic %q, want it to name the fix: %q", msg, tt.want)
 				}
 			}()
-			f()
+			tt.f()
 		})
+	}
+}
+
+// TestNewHandlerAcceptsNonNil: values that are not nil, or of a kind that
+// cannot be, pass; an untyped nil Deduplicator turns deduplication off.
+func TestNewHandlerAcceptsNonNil(t *testing.T) {
+	ok := func(context.Context, *Event) error { return nil }
+	for name, v := range map[string]Verifier{
+		"struct":    fakeVerifier{},
+		"func":      verifierFunc(fakeVerifier{}.Verify),
+		"empty map": mapVerifier{},
+		"pointer":   &freshIDs{v: newRealVerifier(t)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if h := NewHandler(v, ok, WithLogger(nil), WithDeduplicator(nil)); h.dedup != nil {
+				t.Error("WithDeduplicator(nil) did not turn deduplication off")
+			}
+		})
+	}
+}
+
+// dynVerifier is a fakeVerifier that reports whether it accepts dynamic
+// deliveries, as *verify.Verifier does.
+type dynVerifier struct {
+	fakeVerifier
+	dynamic bool
+}
+
+func (d dynVerifier) AcceptsDynamic() bool { return d.dynamic }
+
+// TestNewHandlerWarnsWithoutBinding: a Handler whose verifier accepts
+// dynamic deliveries but that has no binding check says so once, at
+// construction, with the fix; and every dynamic delivery it refuses is
+// logged with the fix too.
+func TestNewHandlerWarnsWithoutBinding(t *testing.T) {
+	bound := func(context.Context, *Event) error { return nil }
+	tests := []struct {
+		name string
+		v    Verifier
+		opts []Option
+		want string // the one warning expected at construction; "" for none
+	}{
+		{"dynamic verifier, no binding", dynVerifier{dynamic: true}, nil, "every dynamic delivery will be refused with 403"},
+		{"dynamic verifier, nil binding", dynVerifier{dynamic: true}, []Option{WithBinding(nil)}, "webhook.WithBinding(binder.Check)"},
+		{"dynamic verifier, binding", dynVerifier{dynamic: true}, []Option{WithBinding(bound)}, ""},
+		{"dynamic verifier, InsecureSkipBinding", dynVerifier{dynamic: true}, []Option{InsecureSkipBinding()}, "InsecureSkipBinding is set"},
+		{"static verifier, no binding", dynVerifier{dynamic: false}, nil, ""},
+		{"static verifier, InsecureSkipBinding", dynVerifier{dynamic: false}, []Option{InsecureSkipBinding()}, ""},
+		{"verifier that does not say", fakeVerifier{}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs syncBuffer
+			NewHandler(tt.v, func(context.Context, *Event) error { return nil }, append([]Option{WithLogger(testLogger(&logs))}, tt.opts...)...)
+			got := logs.String()
+			if tt.want == "" {
+				if got != "" {
+					t.Errorf("logged at construction:\n%s", got)
+				}
+				return
+			}
+			if n := strings.Count(got, "\n"); n != 1 || !strings.Contains(got, "level=WARN") || !strings.Contains(got, tt.want) {
+				t.Errorf("logged %d lines, want one warning with %q:\n%s", n, tt.want, got)
+			}
+		})
+	}
+}
+
+// TestHandlerWarnsOnEveryRefusal: each dynamic delivery refused for want
+// of a binding check is logged at warn level with the fix, and never
+// reaches fn or the deduplicator.
+func TestHandlerWarnsOnEveryRefusal(t *testing.T) {
+	var logs syncBuffer
+	rec := &recorder{}
+	h := NewHandler(fakeVerifier{}, rec.fn, WithLogger(testLogger(&logs)))
+	for i, id := range []string{"msg_1", "msg_1", "msg_2"} {
+		if w := serve(h, dynamicDelivery(id, testBody)); w.Code != 403 {
+			t.Errorf("delivery %d: %d, want 403", i, w.Code)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"webhook: dynamic delivery refused: no binding check configured; to accept dynamic deliveries, give NewHandler a check"); n != 3 {
+		t.Errorf("%d refusals logged with the fix, want 3:\n%s", n, logs.String())
+	}
+	if rec.calls() != 0 {
+		t.Errorf("fn ran %d times", rec.calls())
+	}
+	// A static delivery with the same id is new: the refusals remembered nothing.
+	if w := serve(h, delivery("msg_1", testBody)); w.Code != 200 || w.Body.String() != "ok\n" {
+		t.Errorf("static after refusals: %d %q", w.Code, w.Body.String())
 	}
 }
 
@@ -636,4 +871,56 @@ func TestReadBodyDoesNotTrustContentLength(t *testing.T) {
 	if err != nil || string(body) != want {
 		t.Errorf("readBody of %d bytes = %d bytes, %v", len(want), len(body), err)
 	}
+}
+
+// FuzzHandlerBinding checks, for any body, scheme and signature verdict,
+// that the Handler never passes an unbound dynamic delivery on, answers
+// only statuses of its table, and answers 503 exactly when the keys were
+// unavailable (fn never fails here).
+func FuzzHandlerBinding(f *testing.F) {
+	binder := newTestBinder(f, 1)
+	md, _ := json.Marshal(binder.Metadata("job-1"))
+	f.Add([]byte(testBody), "v1a", "valid", "msg_1")
+	f.Add([]byte(`{"type":"interaction.completed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x","user_metadata":`+string(md)+`}}`), "v1a", "valid", "msg_2")
+	f.Add([]byte(`{"type":"x","timestamp":"2026-01-22T12:00:00Z","data":{"id":"x"},"user_metadata":`+string(md)+`}`), "jwt", "valid", "")
+	f.Add([]byte(testBody), "v1", "keys-down", "msg_3")
+	f.Add([]byte(`{}`), "v1", "forged", "msg_4")
+	f.Add(bytes.Repeat([]byte(" "), 4<<10+1), "v1", "keys-down", "msg_5")
+	allowed := map[int]bool{200: true, 400: true, 401: true, 403: true, 413: true, 503: true}
+	f.Fuzz(func(t *testing.T, body []byte, scheme, sig, id string) {
+		for _, opts := range [][]Option{nil, {WithBinding(binder.Check)}} {
+			var passed []*Event
+			fn := func(_ context.Context, ev *Event) error { passed = append(passed, ev); return nil }
+			h := NewHandler(fakeVerifier{}, fn, append(opts, WithLogger(nil), WithMaxBodyBytes(4<<10))...)
+			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+			r.Header.Set("Webhook-Id", id)
+			r.Header.Set("Webhook-Signature", sig)
+			r.Header.Set("X-Test-Scheme", scheme)
+			w := serve(h, r)
+			if !allowed[w.Code] {
+				t.Fatalf("status %d", w.Code)
+			}
+			if len(body) > 4<<10 {
+				if w.Code != 413 {
+					t.Fatalf("status %d for a %d-byte body", w.Code, len(body))
+				}
+			} else if (w.Code == 503) != (sig == "keys-down") {
+				t.Fatalf("status %d for signature %q", w.Code, sig)
+			}
+			if (w.Code == 200) != (len(passed) == 1) {
+				t.Fatalf("status %d after %d calls", w.Code, len(passed))
+			}
+			for _, ev := range passed {
+				if !ev.Auth.Scheme.Dynamic() {
+					continue
+				}
+				if opts == nil {
+					t.Fatalf("dynamic delivery passed on without a binding check")
+				}
+				if err := binder.Check(context.Background(), ev); err != nil {
+					t.Fatalf("unbound dynamic delivery passed on: %v", err)
+				}
+			}
+		}
+	})
 }

@@ -7,9 +7,12 @@ import (
 
 // Defaults of Handler.
 const (
-	// DefaultMaxBodyBytes caps a delivery's body. Gemini's events are well
-	// under the 20 kB Standard Webhooks recommends; 1 MiB is generous.
-	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxBodyBytes caps a delivery's body: 64 KiB. Gemini's events
+	// are a few hundred bytes (a status snapshot, ids and the job's
+	// user_metadata), and Standard Webhooks recommends payloads under
+	// 20 kB; the cap leaves room for generous user_metadata while bounding
+	// what a flood of unauthenticated requests can make the Handler buffer.
+	DefaultMaxBodyBytes = 64 << 10
 	// DefaultTimeout is the time budget of a HandlerFunc. Gemini wants an
 	// answer "within a few seconds" and does not say how many; 3 seconds
 	// leaves room for the network and for Gemini's own timer, and is a
@@ -27,6 +30,8 @@ type options struct {
 	timeout  time.Duration
 	binding  BindingCheck
 	dedupSet bool
+	// skipBinding accepts dynamic deliveries unchecked (InsecureSkipBinding).
+	skipBinding bool
 }
 
 func defaultOptions() options {
@@ -89,12 +94,47 @@ func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
 
-// WithBinding makes the Handler run check on every dynamic delivery
-// (verify.Scheme.Dynamic: signed with Google's global keys) after parsing
-// and before deduplication, answering 403 when it returns an error wrapping
-// ErrNotBound and 500 for any other error. Static deliveries, signed with a
-// secret of this receiver's own webhook, are not checked. nil turns the
-// check off. See Binder and AnyOf.
+// WithBinding sets the check every dynamic delivery must pass to reach the
+// HandlerFunc. A dynamic delivery (verify.Scheme.Dynamic) is signed with
+// Google's global keys: its signature proves that Google sent it to some
+// Gemini customer, not to this receiver, so the Handler needs another proof
+// that the job is this receiver's (see Binder, and AnyOf to combine checks).
+//
+// The Handler runs check after parsing and before deduplication, and
+// answers 403 when it returns an error wrapping ErrNotBound and 503 (Gemini
+// retries) for any other error, which means it could not decide. Static
+// deliveries, signed with a secret of this receiver's own webhook, are not
+// checked. Without WithBinding, or with a nil check, every dynamic delivery
+// is refused with 403. The last of WithBinding and InsecureSkipBinding
+// given to NewHandler wins.
 func WithBinding(check BindingCheck) Option {
-	return func(o *options) { o.binding = check }
+	return func(o *options) {
+		o.binding = check
+		o.skipBinding = false
+	}
+}
+
+// InsecureSkipBinding makes the Handler pass dynamic deliveries to the
+// HandlerFunc without any binding check. It MUST NOT be used on an endpoint
+// that anyone but Google and a trusted test can reach.
+//
+// A dynamic delivery is signed with Google's global keys, which prove that
+// Google sent it to some Gemini customer, not to this receiver. Any Gemini
+// customer can create a job whose webhook_config points at a server of
+// their own, receive its validly signed deliveries, and replay them to this
+// endpoint within the 5-minute timestamp tolerance: without a binding
+// check each replay reaches the HandlerFunc as a genuine event, as often as
+// the sender likes, about jobs this receiver never created.
+//
+// It exists for tests, and for receivers that treat every event as a hint
+// only and re-read the job through the Gemini API with their own
+// credentials before acting on it, so that a replay costs one read and
+// changes nothing. Everyone else uses WithBinding. NewHandler logs a
+// warning when it is set with a Verifier that accepts dynamic deliveries.
+// The last of WithBinding and InsecureSkipBinding given to NewHandler wins.
+func InsecureSkipBinding() Option {
+	return func(o *options) {
+		o.binding = nil
+		o.skipBinding = true
+	}
 }

@@ -9,8 +9,8 @@
 //
 // A [Sender] POSTs an event envelope ([Payload], built with [BatchSucceeded],
 // [VideoGenerated] and the other builders, one per event type) with the
-// webhook-id, webhook-timestamp and webhook-signature headers of
-// PROTOCOL.md §4–§5. With Secrets it signs like a static webhook (one
+// webhook-id, webhook-timestamp and webhook-signature headers of Standard
+// Webhooks 1.0. With Secrets it signs like a static webhook (one
 // Standard Webhooks "v1" HMAC entry per secret, as during a rotation
 // overlap); with [Keys] like a dynamic one ("v1a" Ed25519 by default, as live
 // deliveries carry, or the RS256 JWT that Google documents). It delivers to
@@ -29,13 +29,19 @@
 //
 // A [Keys] serves its public keys as a JWKS document; mount it on an
 // httptest.Server and point verify.Config.JWKSURL at it to verify dynamic
-// deliveries:
+// deliveries. A webhook.Handler passes a dynamic delivery on only when its
+// binding check accepts it, so give the Payload the user_metadata that the
+// app's jobs carry, such as a webhook.Binder's Metadata:
 //
 //	keys := webhooktest.NewKeys()
 //	jwks := httptest.NewServer(keys)
 //	defer jwks.Close()
 //	v, _ := verify.New(verify.Config{JWKSURL: jwks.URL})
+//	h := webhook.NewHandler(v, fn, webhook.WithBinding(binder.Check))
+//	p := webhooktest.InteractionCompleted("v1_abc")
+//	p.UserMetadata = binder.Metadata("job-1") // as Gemini echoes the job's
 //	s := &webhooktest.Sender{Keys: keys}
+//	d, err := s.Serve(ctx, h, p)
 //
 // # Server: integration-testing an app
 //
@@ -44,5 +50,7 @@
 // reports batches, video generations and interactions, manages static
 // webhooks, and, when a job changes state, delivers the event to the job's
 // webhook_config uris or to the subscribed static webhooks, signed and
-// retried by a Sender. Close shuts it down.
+// retried by a Sender. A dynamic delivery echoes the job's user_metadata,
+// so an app that binds its jobs with a webhook.Binder receives them as in
+// production. Close shuts it down.
 package webhooktest

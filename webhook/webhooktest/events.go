@@ -10,8 +10,8 @@ import (
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// Payload is one event to deliver: the envelope Gemini POSTs
-// (PROTOCOL.md §3),
+// Payload is one event to deliver: the thin envelope Gemini POSTs, a
+// status snapshot and pointers, never the results,
 //
 //	{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123",…}}
 //

@@ -71,7 +71,9 @@ func ExampleFaults() {
 
 // Sign dynamic deliveries as live Gemini does (Ed25519 "v1a") with keys
 // whose JWKS a local server publishes, and receive them with a handler that
-// verifies against that JWKS.
+// verifies against that JWKS and, since those keys are shared by every
+// Gemini customer, accepts only deliveries bound to it by a Binder's token
+// in the job's user_metadata.
 func ExampleKeys() {
 	keys := webhooktest.NewKeys()
 	jwks := httptest.NewServer(keys)
@@ -81,14 +83,21 @@ func ExampleKeys() {
 	if err != nil {
 		panic(err)
 	}
+	// The receiver's binding secret: in production 32 bytes from
+	// crypto/rand, kept like any other secret.
+	binder, err := webhook.NewBinder([]byte("binder secret, 32 bytes or more!"))
+	if err != nil {
+		panic(err)
+	}
 	h := webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
 		fmt.Println(ev.Auth.Scheme, ev.Type, ev.Data.FileName, ev.UserMetadata["job"])
 		return nil
-	})
+	}, webhook.WithBinding(binder.Check))
 
 	s := &webhooktest.Sender{Keys: keys}
 	p := webhooktest.VideoGenerated("models/veo-3.0/operations/op1", "https://example.com/v.mp4", "files/v1")
-	p.UserMetadata = map[string]any{"job": "42"}
+	p.UserMetadata = binder.Metadata("video-1") // as set in the job's webhook_config
+	p.UserMetadata["job"] = "42"
 	if _, err := s.Serve(context.Background(), h, p); err != nil {
 		panic(err)
 	}

@@ -18,10 +18,11 @@ import (
 	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
-// An integration test of an app: the real genai client creates a batch on
-// the fake Gemini with a dynamic webhook pointing at the app's endpoint;
-// the test finishes the batch, the app receives the verified event and
-// reads the batch's state back.
+// An integration test of an app: the real genai client asks the fake
+// Gemini for a video with a dynamic webhook pointing at the app's endpoint,
+// bound to the app by a Binder's token in its user_metadata; the test
+// finishes the generation, the app receives the verified, bound event and
+// reads the operation back.
 func ExampleServer() {
 	srv := webhooktest.NewServer()
 	defer srv.Close()
@@ -33,37 +34,46 @@ func ExampleServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Those keys are shared by every Gemini customer, so the app accepts
+	// only deliveries carrying its Binder's token. In production the
+	// secret is 32 bytes from crypto/rand, kept like any other secret.
+	binder, err := webhook.NewBinder([]byte("binder secret, 32 bytes or more!"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	events := make(chan *webhook.Event, 1)
 	app := httptest.NewServer(webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
 		events <- ev
 		return nil
-	}))
+	}, webhook.WithBinding(binder.Check)))
 	defer app.Close()
 
 	client := srv.Client(ctx)
-	job, err := client.Batches.Create(ctx, "gemini-2.5-flash",
-		&genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Hello")}}},
-		&genai.CreateBatchJobConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{app.URL}}})
+	op, err := client.Models.GenerateVideosFromSource(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"},
+		&genai.GenerateVideosConfig{WebhookConfig: &genai.WebhookConfig{
+			Uris:         []string{app.URL},
+			UserMetadata: binder.Metadata("cat-video"),
+		}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("created:", job.State)
+	fmt.Println("created, done:", op.Done)
 
-	if err := srv.Finish(job.Name, webhooktest.Succeed); err != nil {
+	if err := srv.Finish(op.Name, webhooktest.Succeed); err != nil {
 		log.Fatal(err)
 	}
 	ev := <-events
-	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme)
+	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme, "for", ev.UserMetadata[webhook.MetadataKey])
 
-	got, err := client.Batches.Get(ctx, ev.Data.ID, nil)
+	got, err := client.Operations.GetVideosOperation(ctx, &genai.GenerateVideosOperation{Name: ev.Data.ID}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("state:", got.State)
+	fmt.Println("done:", got.Done, "videos:", len(got.Response.GeneratedVideos))
 	// Output:
-	// created: JOB_STATE_PENDING
-	// received: batch.succeeded via v1a
-	// state: JOB_STATE_SUCCEEDED
+	// created, done: false
+	// received: video.generated via v1a for cat-video
+	// done: true videos: 1
 }
 
 // A static webhook, registered through the Webhooks API, receives the

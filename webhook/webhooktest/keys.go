@@ -14,7 +14,7 @@ import (
 )
 
 // numEd25519Keys is how many Ed25519 keys Google's JWKS published when
-// dynamic deliveries were observed (PROTOCOL.md §5).
+// live dynamic deliveries were observed to carry v1a signatures.
 const numEd25519Keys = 3
 
 // Keys is a signing key set for dynamic webhooks, shaped like Google's: three

@@ -65,8 +65,8 @@ var defaultClient = &http.Client{
 	},
 }
 
-// Sender signs and delivers webhook events the way Gemini does
-// (PROTOCOL.md §4–§6): a POST of the compact JSON envelope with the
+// Sender signs and delivers webhook events the way Gemini does, following
+// Standard Webhooks 1.0: a POST of the compact JSON envelope with the
 // webhook-id, webhook-timestamp and webhook-signature headers, retried on
 // any answer but 2xx, keeping the webhook-id and re-signing each attempt
 // with its own timestamp.

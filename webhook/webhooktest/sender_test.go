@@ -3,6 +3,7 @@ package webhooktest_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -198,8 +199,15 @@ func TestSenderSchemes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if res.Scheme != tt.scheme || res.WebhookID != d.WebhookID {
-				t.Errorf("Verify = scheme %q id %q, want %q %q", res.Scheme, res.WebhookID, tt.scheme, d.WebhookID)
+			// The JWT form does not sign webhook-id: the verifier identifies
+			// such a delivery by its token (no jti here: the SHA-256 of it).
+			wantID := d.WebhookID
+			if tt.scheme == verify.SchemeJWT {
+				sum := sha256.Sum256([]byte(h.Get("webhook-signature")))
+				wantID = "jwt:" + base64.RawURLEncoding.EncodeToString(sum[:])
+			}
+			if res.Scheme != tt.scheme || res.WebhookID != wantID {
+				t.Errorf("Verify = scheme %q id %q, want %q %q", res.Scheme, res.WebhookID, tt.scheme, wantID)
 			}
 		})
 	}
@@ -427,7 +435,25 @@ func TestSenderConfigErrors(t *testing.T) {
 	}
 }
 
+// senderBinder binds the dynamic deliveries of these tests to their
+// handler, as a receiver's Binder does: see bound.
+var senderBinder = func() *webhook.Binder {
+	b, err := webhook.NewBinder([]byte("webhooktest sender test binder key, 32+ bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// bound returns p with senderBinder's token in its user_metadata, as Gemini
+// echoes it from the job's webhook_config.
+func bound(p webhooktest.Payload) webhooktest.Payload {
+	p.UserMetadata = senderBinder.Metadata("job-1")
+	return p
+}
+
 // senderHandler is a webhook.Handler on v that counts and records events.
+// It binds dynamic deliveries with senderBinder.
 type senderHandler struct {
 	http.Handler
 	mu     sync.Mutex
@@ -441,7 +467,7 @@ func newSenderHandler(v webhook.Verifier) *senderHandler {
 		h.events = append(h.events, ev)
 		h.mu.Unlock()
 		return nil
-	}, webhook.WithLogger(slog.New(slog.DiscardHandler)))
+	}, webhook.WithBinding(senderBinder.Check), webhook.WithLogger(slog.New(slog.DiscardHandler)))
 	return h
 }
 
@@ -492,7 +518,8 @@ func TestSenderFaults(t *testing.T) {
 			s.Now = senderFixed(senderT0)
 			s.Retry = []time.Duration{}
 			rec := &senderRecorder{}
-			d, err := s.Serve(t.Context(), rec, webhooktest.InteractionCompleted("v1_abc"))
+			p := bound(webhooktest.InteractionCompleted("v1_abc"))
+			d, err := s.Serve(t.Context(), rec, p)
 			if err != nil {
 				t.Fatalf("Serve: %v", err)
 			}
@@ -511,7 +538,7 @@ func TestSenderFaults(t *testing.T) {
 			// The same delivery at a webhook.Handler.
 			h := newSenderHandler(v)
 			s.Retry = []time.Duration{0, 0}
-			d, err = s.Serve(t.Context(), h, webhooktest.InteractionCompleted("v1_abc"))
+			d, err = s.Serve(t.Context(), h, p)
 			if tt.wantErr == nil {
 				if err != nil || len(h.events) != 1 {
 					t.Errorf("Serve = %v with %d events, want accepted", err, len(h.events))

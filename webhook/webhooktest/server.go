@@ -39,7 +39,7 @@ var DefaultServerRetry = []time.Duration{
 // webhook management on the wire of the Gemini Developer API (v1beta), and
 // when a job changes state it pushes signed webhook events, as Gemini does.
 //
-// The routes, under /v1beta (GENAI-SDK.md §1–§4):
+// The routes, under /v1beta, as google.golang.org/genai v1.77.0 calls them:
 //
 //	POST   models/{m}:batchGenerateContent    batches.create (file or inlined source, batch.webhookConfig)
 //	GET    batches, batches/{id}               batches.list (pageSize, pageToken), batches.get
@@ -78,12 +78,13 @@ var DefaultServerRetry = []time.Duration{
 // following Retry; WaitIdle waits for them to settle and Deliveries lists
 // them.
 //
-// Choices where Gemini's behaviour is unknown (PROTOCOL.md marks these
-// UNVERIFIED) are documented on the methods that make them: the form of
-// data.id (batches "batches/{id}", videos the full operation name,
-// interactions the bare id), batch.cancelled and interaction.cancelled being
-// sent although the API's list of subscribable events omits them (static
-// webhooks may subscribe to them here), and the type of the ping event.
+// Choices where Gemini's behaviour is unknown (undocumented, or documented
+// but not yet observed on the wire) are documented on the methods that
+// make them: the form of data.id (batches "batches/{id}", videos the full
+// operation name, interactions the bare id), batch.cancelled and
+// interaction.cancelled being sent although the API's list of subscribable
+// events omits them (static webhooks may subscribe to them here), and the
+// type of the ping event.
 //
 // Fields must be set before Start (or, for a started server, between
 // requests: they are read when a request or a timer uses them).
@@ -122,10 +123,11 @@ type Server struct {
 	// video, for example) ends it with Succeed instead.
 	AutoOutcome Outcome
 
-	// BatchUserMetadataBug reproduces a bug of the live API (PROTOCOL.md
-	// §7): a batch whose webhookConfig carries userMetadata is refused with
-	// 400 INVALID_ARGUMENT "Invalid JSON payload received. Unknown name
-	// "userMetadata" at 'batch.webhook_config': Cannot find field.".
+	// BatchUserMetadataBug reproduces a bug of the live API, reported as
+	// googleapis/go-genai issue #779: a batch whose webhookConfig carries
+	// userMetadata is refused with 400 INVALID_ARGUMENT "Invalid JSON
+	// payload received. Unknown name "userMetadata" at
+	// 'batch.webhook_config': Cannot find field.".
 	BatchUserMetadataBug bool
 
 	// DisableAfterFailures, when positive, sets a static webhook's state to

@@ -186,8 +186,8 @@ func fakeGenerateContentResponse() map[string]any {
 }
 
 // finishBatchLocked moves a pending batch to o's state and returns its
-// event, whose data.id is the SDK's "batches/{id}" (the live form is
-// UNVERIFIED, PROTOCOL.md §3). s.mu must be held.
+// event, whose data.id is the SDK's "batches/{id}" (Google's docs show only
+// placeholders, so the live form is unverified). s.mu must be held.
 func (s *Server) finishBatchLocked(j *fakeJob, o Outcome) Payload {
 	switch o.kind {
 	case outcomeFail:
@@ -289,7 +289,7 @@ func paginate[T any](items []T, size, token string) ([]T, string, error) {
 
 // cancelBatch serves POST /v1beta/batches/{id}:cancel: the batch becomes
 // BATCH_STATE_CANCELLED and batch.cancelled is sent (an event the docs list
-// although the API's subscribable events omit it; PROTOCOL.md §2).
+// although the API's subscribable events have omitted it since April 2026).
 func (s *Server) cancelBatch(w http.ResponseWriter, id string) {
 	s.mu.Lock()
 	j := s.batches[id]

@@ -145,8 +145,8 @@ func interactionJSON(j *fakeJob) map[string]any {
 }
 
 // finishInteraction moves an interaction to o's status and returns its
-// event, whose data.id is the bare interaction id (the live form is
-// UNVERIFIED, PROTOCOL.md §3).
+// event, whose data.id is the bare interaction id (Google's docs show only
+// placeholders, so the live form is unverified).
 func finishInteraction(j *fakeJob, o Outcome) Payload {
 	switch o.kind {
 	case outcomeFail:
@@ -183,7 +183,8 @@ func (s *Server) getInteraction(w http.ResponseWriter, id string) {
 // cancelInteraction serves POST /v1beta/interactions/{id}/cancel: a
 // background interaction still running (or waiting in requires_action)
 // becomes cancelled and interaction.cancelled is sent (an event the docs
-// list although the API's subscribable events omit it; PROTOCOL.md §2).
+// list although the API's subscribable events have omitted it since April
+// 2026).
 // It answers with the interaction; cancelling one that has ended is 400
 // FAILED_PRECONDITION.
 func (s *Server) cancelInteraction(w http.ResponseWriter, id string) {

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,19 +36,29 @@ import (
 var noRetry = operations.WithRetries(retry.Config{Strategy: "none"})
 
 // receiver is an app endpoint: a webhook.Handler with a real Verifier on
-// an httptest.Server, recording the events it accepts.
+// an httptest.Server, recording the events it accepts. Like a production
+// receiver it binds dynamic deliveries: it accepts one whose user_metadata
+// holds its Binder's token (put there with bind), or whose data.id is a job
+// it created (recorded with created: for batches, which may carry no
+// user_metadata).
 type receiver struct {
-	URL string
-	mu  sync.Mutex
-	evs []*webhook.Event
-	got chan struct{} // receives once per accepted event, never blocks
+	URL    string
+	binder *webhook.Binder
+	mu     sync.Mutex
+	evs    []*webhook.Event
+	jobs   map[string]bool
+	got    chan struct{} // receives once per accepted event, never blocks
 }
 
 // newReceiver starts a receiver whose verifier gets cfg(url), url being
 // the receiver's own URL (the audience of JWT deliveries).
 func newReceiver(t *testing.T, cfg func(url string) verify.Config) *receiver {
 	t.Helper()
-	rc := &receiver{got: make(chan struct{}, 100)}
+	binder, err := webhook.NewBinder([]byte("webhooktest receiver binder key, 32+ bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &receiver{binder: binder, jobs: map[string]bool{}, got: make(chan struct{}, 100)}
 	var h http.Handler
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	ts.Start()
@@ -65,8 +77,47 @@ func newReceiver(t *testing.T, cfg func(url string) verify.Config) *receiver {
 		default:
 		}
 		return nil
-	}, webhook.WithLogger(quiet))
+	}, webhook.WithBinding(webhook.AnyOf(rc.binder.Check, rc.createdJob)), webhook.WithLogger(quiet))
 	return rc
+}
+
+// bind returns md with the receiver's binding token added, for a job's
+// webhook_config.user_metadata.
+func (rc *receiver) bind(md map[string]any) map[string]any {
+	out := rc.binder.Metadata("test-job")
+	for k, v := range md {
+		out[k] = v
+	}
+	return out
+}
+
+// created records id as a job this receiver created.
+func (rc *receiver) created(id string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.jobs[id] = true
+}
+
+// createdJob is a webhook.BindingCheck accepting the events of jobs
+// recorded with created.
+func (rc *receiver) createdJob(_ context.Context, ev *webhook.Event) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !rc.jobs[ev.Data.ID] {
+		return fmt.Errorf("%w: %q is no job of this receiver", webhook.ErrNotBound, ev.Data.ID)
+	}
+	return nil
+}
+
+// appMetadata is ev's user_metadata without the binding entries.
+func appMetadata(ev *webhook.Event) map[string]any {
+	if ev.UserMetadata == nil {
+		return nil
+	}
+	md := maps.Clone(ev.UserMetadata)
+	delete(md, webhook.MetadataKey)
+	delete(md, webhook.MetadataToken)
+	return md
 }
 
 // quiet discards the handler's warnings about deliveries a test expects
@@ -196,7 +247,7 @@ func TestServerBatchInlinedDynamic(t *testing.T) {
 		DisplayName: "inlined",
 		WebhookConfig: &genai.WebhookConfig{
 			Uris:         []string{rc.URL},
-			UserMetadata: map[string]any{"job_id": "j-42", "attempt": 1},
+			UserMetadata: rc.bind(map[string]any{"job_id": "j-42", "attempt": 1}),
 		},
 	})
 	if err != nil {
@@ -229,7 +280,7 @@ func TestServerBatchInlinedDynamic(t *testing.T) {
 	if ev.Type != webhook.BatchSucceeded || ev.Data.ID != job.Name || ev.Auth.Scheme != verify.SchemeEd25519 {
 		t.Errorf("event = %s %q via %s", ev.Type, ev.Data.ID, ev.Auth.Scheme)
 	}
-	if diff := cmp.Diff(map[string]any{"job_id": "j-42", "attempt": float64(1)}, ev.UserMetadata); diff != "" {
+	if diff := cmp.Diff(map[string]any{"job_id": "j-42", "attempt": float64(1)}, appMetadata(ev)); diff != "" {
 		t.Errorf("user_metadata (-want +got):\n%s", diff)
 	}
 	ds := srv.Deliveries()
@@ -410,11 +461,14 @@ func TestServerBatchUserMetadataBug(t *testing.T) {
 		t.Errorf("message = %q, want %q", ae.Message, want)
 	}
 
+	// Without metadata the batch is created, and its event, carrying no
+	// token, is bound by being a job the receiver created.
 	wc.UserMetadata = nil
 	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", inlined("x"), &genai.CreateBatchJobConfig{WebhookConfig: wc})
 	if err != nil {
 		t.Fatalf("Create without metadata: %v", err)
 	}
+	rc.created(job.Name)
 	finish(t, srv, job.Name, webhooktest.Succeed)
 	waitIdle(t, srv)
 	if ev := rc.only(t); ev.Data.ID != job.Name || ev.UserMetadata != nil {
@@ -441,7 +495,7 @@ func TestServerVideos(t *testing.T) {
 
 	op, err := c.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil, &genai.GenerateVideosConfig{
 		NumberOfVideos: 2,
-		WebhookConfig:  &genai.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: map[string]any{"k": "v"}},
+		WebhookConfig:  &genai.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: rc.bind(map[string]any{"k": "v"})},
 	})
 	if err != nil {
 		t.Fatalf("GenerateVideos: %v", err)
@@ -525,7 +579,7 @@ func TestServerInteractions(t *testing.T) {
 	srv, c := newServer(t)
 	ctx := t.Context()
 	rc := dynamicReceiver(t, srv)
-	wc := &ia.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: map[string]any{"job_id": "j-43"}}
+	wc := &ia.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: rc.bind(map[string]any{"job_id": "j-43"})}
 
 	res, err := c.Interactions.Create(ctx, agentInteraction(wc), noRetry)
 	if err != nil {
@@ -944,13 +998,12 @@ func TestServerAutoFinish(t *testing.T) {
 	srv.AutoOutcome = webhooktest.Expire
 	ctx := t.Context()
 	rc := dynamicReceiver(t, srv)
-	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", inlined("x"),
-		&genai.CreateBatchJobConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{rc.URL}}})
+	wc := &genai.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: rc.bind(nil)}
+	job, err := c.Batches.Create(ctx, "gemini-2.5-flash", inlined("x"), &genai.CreateBatchJobConfig{WebhookConfig: wc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := c.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil,
-		&genai.GenerateVideosConfig{WebhookConfig: &genai.WebhookConfig{Uris: []string{rc.URL}}})
+	op, err := c.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil, &genai.GenerateVideosConfig{WebhookConfig: wc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,10 +92,10 @@ func (s *Server) videoOperation(j *fakeJob) map[string]any {
 }
 
 // finishVideoLocked ends a video operation. Success sends video.generated
-// with data.id the full operation name (the live form is UNVERIFIED,
-// PROTOCOL.md §3), data.output_file_uri the first video's download URI and
-// data.file_name its file name; a failure sends nothing, since Gemini has
-// no event for it. s.mu must be held.
+// with data.id the full operation name (Google's docs show only
+// placeholders, so the live form is unverified), data.output_file_uri the
+// first video's download URI and data.file_name its file name; a failure
+// sends nothing, since Gemini has no event for it. s.mu must be held.
 func (s *Server) finishVideoLocked(j *fakeJob, o Outcome) (Payload, bool) {
 	j.state = videoDone
 	if o.kind == outcomeFail {

@@ -13,8 +13,9 @@ import (
 )
 
 // PingEventType is the type of the event that Webhooks.Ping sends. Gemini
-// does not document it; receivers must treat it as an unknown type
-// (PROTOCOL.md §2), and this name is the fake's choice.
+// does not document it; receivers must treat it as an unknown type (one
+// webhook.EventType.Known reports false for), and this name is the fake's
+// choice.
 const PingEventType webhook.EventType = "webhook.ping"
 
 // SecretOverlap is how long a signing secret keeps signing after a
@@ -120,8 +121,8 @@ func (s *Server) webhookJSON(wh *fakeWebhook) map[string]any {
 	return m
 }
 
-// checkEvents reports whether every event is one of the nine types of
-// PROTOCOL.md §2. The fake accepts batch.cancelled and
+// checkEvents reports whether every event is one of the nine types Google
+// documents (webhook.EventType.Known). The fake accepts batch.cancelled and
 // interaction.cancelled, which the API's enum dropped, so that tests can
 // subscribe to the events it sends on cancellation.
 func checkEvents(w http.ResponseWriter, events []string) bool {
