@@ -36,24 +36,28 @@
 // With genaihook the job is created with a webhook_config pointing at your
 // receiver, and the caller waits on the pushed event:
 //
-//	v, _ := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL, SkipAudienceCheck: true})
-//	binder, _ := webhook.NewBinder(receiverSecret) // 32+ random bytes only this receiver holds
-//	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)), dispatch.WithBinder(binder))
+//	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
+//	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
+//		dispatch.WithWebhookURL("https://example.com/gemini/webhook"))
 //	defer d.Close()
-//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver,
-//		webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob))))
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
 //
-//	job, _ := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
-//		WebhookConfig: d.BatchWebhookConfig("https://example.com/gemini/webhook", nil),
+//	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
+//		WebhookConfig: d.BatchWebhookConfig(),
 //	})
-//	d.Track(ctx, job.Name, "")
+//	err = d.Track(ctx, job.Name, "") // binds the batch's events to this receiver
 //	ev, err := d.Wait(ctx, job.Name)
 //
 // Dynamic webhooks are signed with Google's global keys, which prove the
-// sender but not the intended receiver: the binding refuses deliveries
-// replayed from other customers' jobs (see package webhook). The command
-// examples/quickstart runs this whole flow offline against the fake Gemini
-// of package webhooktest.
+// sender but not the intended receiver: any Gemini customer could replay
+// their own deliveries here. So the handler accepts a dynamic delivery only
+// when a binding check accepts it, and refuses every one (403) when none is
+// configured; d.Binding() accepts the jobs d created. Static webhooks,
+// signed with a secret of your own, need no binding. Each constructor checks
+// its configuration and returns an error naming the fix, so a mistake fails
+// at startup, not on the first delivery. The command examples/quickstart
+// runs this whole flow offline against the fake Gemini of package
+// webhooktest.
 //
 // The packages depend on each other in one direction only: verify knows
 // nothing of events, webhook nothing of waiting, dispatch nothing of HTTP.

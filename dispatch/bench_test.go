@@ -28,7 +28,7 @@ func BenchmarkPendingFutures(b *testing.B) {
 	var perFuture float64
 	for b.Loop() {
 		clear(futures)
-		d := New(WithRetention(time.Hour, n))
+		d := mustNew(b, WithRetention(time.Hour, n))
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -58,7 +58,7 @@ func BenchmarkPendingFutures(b *testing.B) {
 // BenchmarkDeliverLatency measures from the start of Deliver to the return
 // of a Wait already parked in another goroutine.
 func BenchmarkDeliverLatency(b *testing.B) {
-	d := New()
+	d := mustNew(b)
 	defer d.Close()
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, 1<<16)
@@ -99,7 +99,7 @@ func BenchmarkDeliverLatency(b *testing.B) {
 // BenchmarkDeliver is the hot path alone: an event for a job nobody waits
 // for, stored for a later Wait.
 func BenchmarkDeliver(b *testing.B) {
-	d := New()
+	d := mustNew(b)
 	defer d.Close()
 	ctx := context.Background()
 	evs := make([]*webhook.Event, 1024)

@@ -54,8 +54,8 @@ func (s *replicaStore) Subscribe(wake func(string, *webhook.Event)) func() {
 
 func TestReplicasShareAStore(t *testing.T) {
 	shared := &sharedStore{memoryStore: newMemoryStore(time.Now, time.Hour, 100), subs: map[int]func(string, *webhook.Event){}}
-	a := New(WithStore(&replicaStore{shared, 1}))
-	b := New(WithStore(&replicaStore{shared, 2}))
+	a := mustNew(t, WithStore(&replicaStore{shared, 1}))
+	b := mustNew(t, WithStore(&replicaStore{shared, 2}))
 	defer a.Close()
 	ctx := context.Background()
 

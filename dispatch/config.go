@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -14,47 +15,61 @@ import (
 )
 
 // BatchWebhookConfig returns the webhook_config for Batches.Create that
-// sends the batch's events to uri.
+// sends the batch's events to the URL of WithWebhookURL.
 //
-// With userMetadata nil it carries no user_metadata at all: the live API
-// has refused user_metadata on batch jobs (PROTOCOL.md §7), so this is the
-// form to use today. The batch's event is then matched by its job id (Wait
-// on job.Name) and, on a handler with binding on, accepted by KnownJob
-// (call Track right after Create). With userMetadata non-nil (even empty)
-// the config is built as VideoWebhookConfig's.
-func (d *Dispatcher) BatchWebhookConfig(uri string, userMetadata map[string]any) *genai.WebhookConfig {
-	if userMetadata == nil {
-		return &genai.WebhookConfig{Uris: []string{uri}}
-	}
-	return &genai.WebhookConfig{Uris: []string{uri}, UserMetadata: d.metadata(userMetadata)}
+// It carries no user_metadata: the live Gemini API has refused
+// user_metadata on batch jobs ("Unknown name \"userMetadata\" at
+// 'batch.webhook_config'", go-genai issue #779). The batch's events are
+// therefore matched by job id, and bound to this receiver by Binding as a
+// job this receiver awaits or Tracked: call Track right after Create.
+//
+// It panics if New was not given WithWebhookURL: a programming error,
+// like registering a nil handler with http.Handle.
+func (d *Dispatcher) BatchWebhookConfig() *genai.WebhookConfig {
+	return &genai.WebhookConfig{Uris: []string{d.webhookURL("BatchWebhookConfig")}}
 }
 
 // VideoWebhookConfig returns the webhook_config for Models.GenerateVideos
-// that sends the operation's events to uri, with user_metadata made of a
-// copy of userMetadata (which may be nil) plus a fresh correlation key
-// (webhook.MetadataKey, read back with KeyOf) and, under WithBinder, the
-// receiver-bound token for it (webhook.MetadataToken), which
-// webhook.Binder.Check requires on dynamic deliveries.
-func (d *Dispatcher) VideoWebhookConfig(uri string, userMetadata map[string]any) *genai.WebhookConfig {
-	return &genai.WebhookConfig{Uris: []string{uri}, UserMetadata: d.metadata(userMetadata)}
+// that sends the operation's events to the URL of WithWebhookURL, with
+// user_metadata made of a copy of userMetadata (which may be nil) plus a
+// fresh correlation key (webhook.MetadataKey, read back with KeyOf) and the
+// token binding it to this receiver (webhook.MetadataToken), which Binding
+// requires of dynamic deliveries. It panics if New was not given
+// WithWebhookURL.
+func (d *Dispatcher) VideoWebhookConfig(userMetadata map[string]any) *genai.WebhookConfig {
+	return &genai.WebhookConfig{Uris: []string{d.webhookURL("VideoWebhookConfig")}, UserMetadata: d.metadata(userMetadata)}
 }
 
 // InteractionWebhookConfig is VideoWebhookConfig for Interactions.Create
 // (a background interaction), whose config is a type of its own.
-func (d *Dispatcher) InteractionWebhookConfig(uri string, userMetadata map[string]any) *interactions.WebhookConfig {
-	return &interactions.WebhookConfig{Uris: []string{uri}, UserMetadata: d.metadata(userMetadata)}
+func (d *Dispatcher) InteractionWebhookConfig(userMetadata map[string]any) *interactions.WebhookConfig {
+	return &interactions.WebhookConfig{Uris: []string{d.webhookURL("InteractionWebhookConfig")}, UserMetadata: d.metadata(userMetadata)}
+}
+
+func (d *Dispatcher) webhookURL(builder string) string {
+	if d.cfg.webhookURL == "" {
+		panic("dispatch: " + builder + ": no webhook URL; pass dispatch.WithWebhookURL(\"https://…\") to New")
+	}
+	return d.cfg.webhookURL
 }
 
 func (d *Dispatcher) metadata(user map[string]any) map[string]any {
 	md := make(map[string]any, len(user)+2)
 	maps.Copy(md, user)
-	key := newKey()
-	if d.cfg.binder != nil {
-		maps.Copy(md, d.cfg.binder.Metadata(key))
-	} else {
-		md[webhook.MetadataKey] = key
-	}
+	maps.Copy(md, d.cfg.binder.Metadata(newKey()))
 	return md
+}
+
+// newRandomBinder returns a Binder keyed by a fresh random secret, which
+// binds the jobs this process creates.
+func newRandomBinder() *webhook.Binder {
+	secret := make([]byte, webhook.MinBinderSecret)
+	rand.Read(secret) // never fails: crypto/rand crashes the program instead
+	b, err := webhook.NewBinder(secret)
+	if err != nil {
+		panic(err) // unreachable: the secret has the required length
+	}
+	return b
 }
 
 // newKey returns a random correlation key: 128 bits, so that no two jobs
@@ -68,7 +83,7 @@ func newKey() string {
 // Track records that this receiver created the job id, and, when key is
 // not empty, that events carrying the correlation key key (see KeyOf) are
 // that job's whatever their data.id says. Call it right after the create
-// call returns: KnownJob then accepts the job's events even if they arrive
+// call returns: Binding then accepts the job's events even if they arrive
 // before anyone waits, and Wait(ctx, id) matches them by key too. Tracks
 // are kept for TrackRetention. It returns ErrInvalidID for an empty id, or
 // the store's error.
@@ -88,18 +103,40 @@ func (d *Dispatcher) Track(ctx context.Context, id, key string) error {
 	return nil
 }
 
-// KnownJob is a webhook.BindingCheck that accepts a delivery whose data.id
-// names a job this receiver created: one awaited by a Wait or Future right
-// now, or recorded with Track. It is the binding for batches, whose jobs
-// cannot carry the token (PROTOCOL.md §7); combine it with the token check:
+// Binding returns the webhook.Option that binds dynamic deliveries to this
+// receiver, for the handler that feeds d:
 //
-//	webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob))
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
 //
-// Only data.id is trusted here, never user_metadata: job ids are assigned
-// by Gemini, so a replayed delivery of someone else's job cannot name one
-// of ours. It returns an error wrapping webhook.ErrNotBound for any other
-// job, and the store's error when it cannot tell.
-func (d *Dispatcher) KnownJob(ctx context.Context, ev *webhook.Event) error {
+// A dynamic delivery (signed with Google's global keys, so it proves that
+// Google sent it to someone, not to this receiver) is accepted when its
+// user_metadata holds a token minted by d's Binder (the webhook_config
+// builders put one there), or when its data.id names a job this receiver
+// created: one a Wait or Future awaits right now, or recorded with Track.
+// The second rule is for batches, whose jobs cannot carry user_metadata
+// today. Job ids are assigned by Gemini, so another customer's delivery
+// cannot name one of ours. Anything else is refused with 403; a store that
+// cannot answer makes the handler answer 503, so Gemini retries.
+func (d *Dispatcher) Binding() webhook.Option {
+	return webhook.WithBinding(d.bound)
+}
+
+// bound is the webhook.BindingCheck behind Binding.
+func (d *Dispatcher) bound(ctx context.Context, ev *webhook.Event) error {
+	terr := d.cfg.binder.Check(ctx, ev)
+	if terr == nil {
+		return nil
+	}
+	if err := d.knownJob(ctx, ev); err == nil || !errors.Is(err, webhook.ErrNotBound) {
+		return err
+	}
+	return fmt.Errorf("%w (and data.id %q is no job this receiver awaits or tracked)", terr, truncateID(ev.Data.ID))
+}
+
+// knownJob accepts an event whose data.id names a job this receiver awaits
+// or tracked. Only data.id is trusted here: the Verifier authenticated it
+// (the body is signed, or a JWT's audience named this receiver).
+func (d *Dispatcher) knownJob(ctx context.Context, ev *webhook.Event) error {
 	idk := idKey(ev.Data.ID)
 	if idk == "" {
 		return fmt.Errorf("%w: dispatch: event has no data.id", webhook.ErrNotBound)
@@ -115,7 +152,16 @@ func (d *Dispatcher) KnownJob(ctx context.Context, ev *webhook.Event) error {
 		return fmt.Errorf("dispatch: store: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: dispatch: job %q was not created by this receiver", webhook.ErrNotBound, ev.Data.ID)
+		return fmt.Errorf("%w: dispatch: job %q was not created by this receiver", webhook.ErrNotBound, truncateID(ev.Data.ID))
 	}
 	return nil
+}
+
+// truncateID bounds an id from a delivery before it goes into an error.
+func truncateID(id string) string {
+	const n = 128
+	if len(id) > n {
+		return id[:n] + "…"
+	}
+	return id
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
 )
 
@@ -19,6 +21,16 @@ func event(t webhook.EventType, id string, ts time.Time) *webhook.Event {
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // assertIdle checks that d holds nothing for waits any more.
+// mustNew is New for tests: it fails tb on a configuration error.
+func mustNew(tb testing.TB, opts ...Option) *Dispatcher {
+	tb.Helper()
+	d, err := New(opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
 func assertIdle(t *testing.T, d *Dispatcher) {
 	t.Helper()
 	d.mu.Lock()
@@ -47,7 +59,7 @@ func TestIDForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := New()
+			d := mustNew(t)
 			defer d.Close()
 			f := d.Watch(tt.wait)
 			if err := d.Deliver(context.Background(), event(webhook.BatchSucceeded, tt.data, t0)); err != nil {
@@ -89,7 +101,7 @@ func TestFamilyOf(t *testing.T) {
 }
 
 func TestEarlyEventResolvesLaterWaits(t *testing.T) {
-	d := New()
+	d := mustNew(t)
 	defer d.Close()
 	ctx := context.Background()
 	if err := d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/b1", t0)); err != nil {
@@ -108,7 +120,7 @@ func TestEarlyEventResolvesLaterWaits(t *testing.T) {
 }
 
 func TestSeveralWaitersAllResolve(t *testing.T) {
-	d := New()
+	d := mustNew(t)
 	defer d.Close()
 	var fs []*Future
 	for range 5 {
@@ -134,7 +146,7 @@ func TestSeveralWaitersAllResolve(t *testing.T) {
 }
 
 func TestDuplicatesAndUnknownTypes(t *testing.T) {
-	d := New()
+	d := mustNew(t)
 	defer d.Close()
 	ctx := context.Background()
 	ev := event(webhook.InteractionCompleted, "i1", t0)
@@ -171,7 +183,7 @@ func TestRequiresActionRewait(t *testing.T) {
 	done := event(webhook.InteractionCompleted, "int1", t0.Add(time.Minute)) // same second as ra2
 
 	t.Run("event before wait", func(t *testing.T) {
-		d := New()
+		d := mustNew(t)
 		defer d.Close()
 		d.Deliver(ctx, ra1)
 		if ev, err := d.Wait(ctx, "int1"); err != nil || ev != ra1 {
@@ -200,7 +212,7 @@ func TestRequiresActionRewait(t *testing.T) {
 		assertIdle(t, d)
 	})
 	t.Run("waiters before event", func(t *testing.T) {
-		d := New()
+		d := mustNew(t)
 		defer d.Close()
 		a, b := d.Watch("int1"), d.Watch("int1")
 		d.Deliver(ctx, ra1)
@@ -219,7 +231,7 @@ func TestRequiresActionRewait(t *testing.T) {
 		}
 	})
 	t.Run("stale requires_action after completed", func(t *testing.T) {
-		d := New()
+		d := mustNew(t)
 		defer d.Close()
 		d.Deliver(ctx, done)
 		d.Deliver(ctx, ra1) // out of order: older
@@ -231,7 +243,7 @@ func TestRequiresActionRewait(t *testing.T) {
 
 func TestCancelFreesState(t *testing.T) {
 	p := PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })
-	d := New(WithPoller(p))
+	d := mustNew(t, WithPoller(p))
 	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 3)
@@ -259,7 +271,7 @@ func TestCancelFreesState(t *testing.T) {
 }
 
 func TestCloseEndsWaits(t *testing.T) {
-	d := New(WithPoller(PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
+	d := mustNew(t, WithPoller(PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
 	errc := make(chan error)
 	for _, id := range []string{"batches/a", "batches/a", "op/operations/b"} {
 		f := d.Watch(id) // registered before the goroutine starts
@@ -296,7 +308,7 @@ func TestCloseEndsWaits(t *testing.T) {
 }
 
 func TestInvalidIDs(t *testing.T) {
-	d := New()
+	d := mustNew(t)
 	defer d.Close()
 	for _, f := range []*Future{d.Watch(""), d.Watch("/"), d.WatchKey("")} {
 		if _, err := f.Result(); !errors.Is(err, ErrInvalidID) {
@@ -313,9 +325,9 @@ func TestInvalidIDs(t *testing.T) {
 
 func TestCorrelationKey(t *testing.T) {
 	ctx := context.Background()
-	d := New()
+	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
 	defer d.Close()
-	cfg := d.VideoWebhookConfig("https://me/hook", map[string]any{"job": "j-42"})
+	cfg := d.VideoWebhookConfig(map[string]any{"job": "j-42"})
 	key := KeyOf(cfg.UserMetadata)
 	if key == "" || cfg.UserMetadata["job"] != "j-42" {
 		t.Fatalf("metadata = %v", cfg.UserMetadata)
@@ -326,7 +338,8 @@ func TestCorrelationKey(t *testing.T) {
 	byID, byKey := d.Watch("models/veo/operations/op9"), d.WatchKey(key)
 	// data.id in a form nobody expected: the key still matches both.
 	ev := event(webhook.VideoGenerated, "projects/p/something-else", t0)
-	ev.UserMetadata = map[string]any{webhook.MetadataKey: key}
+	ev.UserMetadata = cfg.UserMetadata
+	ev.Auth = verify.Result{Scheme: verify.SchemeEd25519}
 	d.Deliver(ctx, ev)
 	for _, f := range []*Future{byID, byKey} {
 		if got, err := f.Result(); err != nil || got != ev {
@@ -336,64 +349,184 @@ func TestCorrelationKey(t *testing.T) {
 	assertIdle(t, d)
 }
 
+// A dynamic delivery whose user_metadata names a correlation key without
+// this receiver's token for it resolves nothing through that key and
+// plants nothing under it: the key is not authenticated.
+func TestCorrelationKeyNeedsToken(t *testing.T) {
+	ctx := context.Background()
+	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
+	defer d.Close()
+	key := KeyOf(d.VideoWebhookConfig(nil).UserMetadata)
+	if err := d.Track(ctx, "models/veo/operations/op9", key); err != nil {
+		t.Fatal(err)
+	}
+	forged := event(webhook.VideoGenerated, "models/veo/operations/theirs", t0)
+	forged.UserMetadata = map[string]any{webhook.MetadataKey: key}
+	forged.Auth = verify.Result{Scheme: verify.SchemeEd25519}
+	if err := d.Deliver(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*Future{d.Watch("models/veo/operations/op9"), d.WatchKey(key)} {
+		if ev, err := f.Result(); !errors.Is(err, ErrPending) {
+			t.Errorf("wait resolved by an unauthenticated key: %v, %v", ev, err)
+		}
+		f.Stop()
+	}
+	// The same key from a static (HMAC) delivery is authenticated.
+	static := event(webhook.VideoGenerated, "models/veo/operations/theirs", t0)
+	static.UserMetadata = forged.UserMetadata
+	static.Auth = verify.Result{Scheme: verify.SchemeHMAC}
+	d.Deliver(ctx, static)
+	if ev, err := d.Watch("models/veo/operations/op9").Result(); err != nil || ev != static {
+		t.Errorf("static delivery: %v, %v", ev, err)
+	}
+}
+
 func TestWebhookConfigBuilders(t *testing.T) {
 	b, err := webhook.NewBinder([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(WithBinder(b))
+	const uri = "https://me.example/hook"
+	d := mustNew(t, WithBinder(b), WithWebhookURL(uri))
 	defer d.Close()
 	user := map[string]any{"app": "x"}
 
-	if cfg := d.BatchWebhookConfig("https://me/hook", nil); cfg.UserMetadata != nil || !cmp.Equal(cfg.Uris, []string{"https://me/hook"}) {
-		t.Errorf("batch config without metadata = %+v", cfg)
+	if cfg := d.BatchWebhookConfig(); cfg.UserMetadata != nil || !cmp.Equal(cfg.Uris, []string{uri}) {
+		t.Errorf("batch config = %+v", cfg)
 	}
-	bc := d.BatchWebhookConfig("https://me/hook", user)
-	vc := d.VideoWebhookConfig("https://me/hook", user)
-	ic := d.InteractionWebhookConfig("https://me/hook", nil)
-	for _, md := range []map[string]any{bc.UserMetadata, vc.UserMetadata, ic.UserMetadata} {
+	vc := d.VideoWebhookConfig(user)
+	ic := d.InteractionWebhookConfig(nil)
+	if !cmp.Equal(vc.Uris, []string{uri}) || !cmp.Equal(ic.Uris, []string{uri}) {
+		t.Errorf("uris = %v, %v", vc.Uris, ic.Uris)
+	}
+	for _, md := range []map[string]any{vc.UserMetadata, ic.UserMetadata} {
 		ev := &webhook.Event{UserMetadata: md}
 		if err := b.Check(context.Background(), ev); err != nil {
 			t.Errorf("binder rejects the builder's metadata %v: %v", md, err)
 		}
 	}
-	if KeyOf(bc.UserMetadata) == KeyOf(vc.UserMetadata) {
+	if KeyOf(vc.UserMetadata) == KeyOf(ic.UserMetadata) {
 		t.Error("two configs share a correlation key")
 	}
 	if len(user) != 1 {
 		t.Errorf("caller's metadata modified: %v", user)
 	}
-	if md := New().VideoWebhookConfig("u", nil).UserMetadata; KeyOf(md) == "" || md[webhook.MetadataToken] != nil {
-		t.Errorf("metadata without binder = %v", md)
+	// Without WithBinder the dispatcher binds with a random secret of its own.
+	md := mustNew(t, WithWebhookURL(uri)).VideoWebhookConfig(nil).UserMetadata
+	if KeyOf(md) == "" || md[webhook.MetadataToken] == nil {
+		t.Errorf("metadata without WithBinder = %v", md)
 	}
 }
 
-func TestKnownJob(t *testing.T) {
+func TestBuilderWithoutURLPanics(t *testing.T) {
+	d := mustNew(t)
+	defer d.Close()
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithWebhookURL") {
+			t.Errorf("recover() = %v, want a panic naming WithWebhookURL", r)
+		}
+	}()
+	d.BatchWebhookConfig()
+}
+
+func TestNewRefusesMisconfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+		want string // in the error
+	}{
+		{"nil poller", WithPoller(nil), "GenAIPoller"},
+		{"GenAIPoller of a nil client", WithPoller(GenAIPoller(nil)), "nil *genai.Client"},
+		{"nil binder", WithBinder(nil), "webhook.NewBinder"},
+		{"empty webhook URL", WithWebhookURL(""), "empty"},
+		{"http webhook URL", WithWebhookURL("http://example.com/hook"), "use https"},
+		{"relative webhook URL", WithWebhookURL("/gemini/webhook"), "no host"},
+		{"webhook URL of another scheme", WithWebhookURL("ftp://example.com/hook"), "use https"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := New(tt.opt)
+			if err == nil {
+				d.Close()
+				t.Fatal("New accepted it")
+			}
+			if !strings.HasPrefix(err.Error(), "dispatch: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	for _, uri := range []string{"https://example.com/hook", "http://127.0.0.1:8080/hook", "http://localhost/hook"} {
+		d, err := New(WithWebhookURL(uri))
+		if err != nil {
+			t.Errorf("New(WithWebhookURL(%q)): %v", uri, err)
+			continue
+		}
+		d.Close()
+	}
+}
+
+func TestBinding(t *testing.T) {
 	ctx := context.Background()
-	d := New()
+	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
 	defer d.Close()
 	ev := event(webhook.BatchSucceeded, "batches/mine", t0)
-	if err := d.KnownJob(ctx, ev); !errors.Is(err, webhook.ErrNotBound) {
+	if err := d.bound(ctx, ev); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("unknown job: %v", err)
 	}
 	f := d.Watch("batches/mine")
-	if err := d.KnownJob(ctx, ev); err != nil {
+	if err := d.bound(ctx, ev); err != nil {
 		t.Fatalf("awaited job: %v", err)
 	}
 	f.Stop()
 	d.Track(ctx, "batches/mine", "")
-	if err := d.KnownJob(ctx, event(webhook.BatchSucceeded, "mine", t0)); err != nil {
+	if err := d.bound(ctx, event(webhook.BatchSucceeded, "mine", t0)); err != nil {
 		t.Fatalf("tracked job, short form: %v", err)
 	}
-	if err := d.KnownJob(ctx, event(webhook.BatchSucceeded, "", t0)); !errors.Is(err, webhook.ErrNotBound) {
+	if err := d.bound(ctx, event(webhook.BatchSucceeded, "", t0)); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("no id: %v", err)
+	}
+	// A token from the builders binds a job nobody awaits yet.
+	withToken := event(webhook.InteractionCompleted, "v1_ChdOdXRoYXJHZnJvbVRoZUZha2VHZW1pbmk", t0)
+	withToken.UserMetadata = d.InteractionWebhookConfig(nil).UserMetadata
+	if err := d.bound(ctx, withToken); err != nil {
+		t.Fatalf("token from the builder: %v", err)
+	}
+	// Another receiver's token does not.
+	other := mustNew(t, WithWebhookURL("https://other.example/hook"))
+	defer other.Close()
+	withToken.UserMetadata = other.InteractionWebhookConfig(nil).UserMetadata
+	if err := d.bound(ctx, withToken); !errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("another receiver's token: %v", err)
+	}
+}
+
+// An event stamped far in the future must not pin itself as the job's
+// latest news: the genuine event that follows still supersedes it.
+func TestFutureTimestampDoesNotPin(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	d := mustNew(t, WithClock(clk.Now), WithLogger(nil))
+	defer d.Close()
+	pause := event(webhook.InteractionRequiresAction, "v1_int", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	pause.WebhookID = "msg_1"
+	d.Deliver(ctx, pause)
+	if ev, err := d.Watch("v1_int").Result(); err != nil || ev.Type != webhook.InteractionRequiresAction {
+		t.Fatalf("pause: %v, %v", ev, err)
+	}
+	clk.Advance(time.Minute)
+	done := event(webhook.InteractionCompleted, "v1_int", clk.Now())
+	done.WebhookID = "msg_2"
+	d.Deliver(ctx, done)
+	if ev, err := d.Watch("v1_int").Result(); err != nil || ev != done {
+		t.Fatalf("the genuine later event did not supersede the future-stamped one: %v, %v", ev, err)
 	}
 }
 
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	d := New(WithClock(clk.Now), WithRetention(time.Hour, 3))
+	d := mustNew(t, WithClock(clk.Now), WithRetention(time.Hour, 3))
 	defer d.Close()
 	d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/old", t0))
 	clk.Advance(time.Hour + time.Second)
@@ -469,7 +602,7 @@ func (s blockingLoadStore) Load(ctx context.Context, key string) (*webhook.Event
 // TestWaitCtxBoundsStoreLoad checks that Wait honours its ctx while the
 // store lookup of an early event hangs, and releases the wait.
 func TestWaitCtxBoundsStoreLoad(t *testing.T) {
-	d := New(WithLogger(nil), WithStore(blockingLoadStore{newMemoryStore(time.Now, time.Hour, 10)}))
+	d := mustNew(t, WithLogger(nil), WithStore(blockingLoadStore{newMemoryStore(time.Now, time.Hour, 10)}))
 	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 2)

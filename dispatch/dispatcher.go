@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/genaihook/genaihook/webhook"
 )
@@ -44,10 +45,23 @@ type Dispatcher struct {
 }
 
 // New returns a Dispatcher configured by opts. It starts no goroutine.
-func New(opts ...Option) *Dispatcher {
+//
+// New checks the configuration now, so that a mistake fails at start-up
+// rather than when the first job is created or the first poll is due: it
+// returns an error naming the fix if WithPoller was given a nil Poller or a
+// GenAIPoller of a nil client, if WithBinder was given a nil Binder, or if
+// the URL of WithWebhookURL is not an absolute https URL (http is allowed
+// only to a loopback host).
+func New(opts ...Option) (*Dispatcher, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.binder == nil {
+		cfg.binder = newRandomBinder()
 	}
 	d := &Dispatcher{
 		cfg:     cfg,
@@ -64,7 +78,7 @@ func New(opts ...Option) *Dispatcher {
 	if b, ok := d.store.(Broadcaster); ok {
 		d.unsubscribe = b.Subscribe(d.wakeRemote)
 	}
-	return d
+	return d, nil
 }
 
 // wakeRemote resolves the waits on key with an event another replica
@@ -115,7 +129,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev *webhook.Event) error {
 		d.log.DebugContext(ctx, "dispatch: ignoring event of unknown type", slog.String("type", string(ev.Type)), slog.String("id", ev.Data.ID))
 		return nil
 	}
-	return d.complete(ctx, ev)
+	return d.complete(ctx, d.clampTimestamp(ctx, ev))
 }
 
 // complete records ev under each of its keys and resolves the waits the
@@ -157,7 +171,7 @@ func (d *Dispatcher) keysOf(ctx context.Context, ev *webhook.Event, keys []strin
 	if idk != "" {
 		keys = append(keys, idk)
 	}
-	if c := KeyOf(ev.UserMetadata); c != "" {
+	if c := d.trustedKey(ctx, ev); c != "" {
 		ck := corrKey(c)
 		keys = append(keys, ck)
 		target, ok, err := d.store.Tracked(ctx, ck)
@@ -169,6 +183,40 @@ func (d *Dispatcher) keysOf(ctx context.Context, ev *webhook.Event, keys []strin
 		}
 	}
 	return keys, nil
+}
+
+// trustedKey returns ev's correlation key when its user_metadata can be
+// trusted to name it: the event was delivered by a static webhook (signed
+// with this receiver's own secret), built by the app or the poller, or
+// carries a token of this receiver's Binder for that key. A dynamic
+// delivery bound only by its data.id could otherwise plant entries under
+// keys of its choosing.
+func (d *Dispatcher) trustedKey(ctx context.Context, ev *webhook.Event) string {
+	c := KeyOf(ev.UserMetadata)
+	if c == "" || !ev.Auth.Scheme.Dynamic() || d.cfg.binder.Check(ctx, ev) == nil {
+		return c
+	}
+	return ""
+}
+
+// maxFutureSkew bounds how far past the clock an event's timestamp may be
+// trusted to order it against the job's other events: Gemini stamps an
+// event when it happens, so anything beyond a clock skew would let one
+// event hold off every later one (see Supersedes).
+const maxFutureSkew = 5 * time.Minute
+
+// clampTimestamp returns ev, or a copy of it stamped with the clock when
+// its timestamp lies more than maxFutureSkew in the future.
+func (d *Dispatcher) clampTimestamp(ctx context.Context, ev *webhook.Event) *webhook.Event {
+	now := d.cfg.now()
+	if !ev.Timestamp.After(now.Add(maxFutureSkew)) {
+		return ev
+	}
+	d.log.WarnContext(ctx, "dispatch: event timestamp is in the future; ordering it by the clock instead",
+		slog.String("id", truncateID(ev.Data.ID)), slog.Time("timestamp", ev.Timestamp))
+	c := *ev
+	c.Timestamp = now
+	return &c
 }
 
 // consume marks a requires_action event as used under all its keys, before

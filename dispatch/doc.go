@@ -13,11 +13,13 @@
 // With dispatch, the webhook handler feeds a Dispatcher and the loop becomes
 // one call:
 //
-//	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)))
+//	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
+//		dispatch.WithWebhookURL("https://example.com/gemini/webhook"))
 //	defer d.Close()
-//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver))
-//	job, _ := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
-//		WebhookConfig: d.BatchWebhookConfig("https://me.example/gemini/webhook", nil)})
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
+//	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
+//		WebhookConfig: d.BatchWebhookConfig()})
+//	err = d.Track(ctx, job.Name, "")
 //	ev, err := d.Wait(ctx, job.Name) // or dispatch.WaitBatch for the *genai.BatchJob
 //
 // Watch is the non-blocking form: a Future with a Done channel and no
@@ -70,13 +72,24 @@
 //
 // # Binding
 //
-// Dynamic webhooks are signed with Google's global keys, so a handler
-// should require a receiver-bound token (webhook.Binder; pass the same
-// Binder to WithBinder so the builders add it). Batches cannot carry it
-// today (the API refuses their user_metadata), so for them KnownJob accepts
-// a delivery whose data.id is a job this receiver awaits or Tracked:
+// Dynamic webhooks are signed with Google's global keys: a valid signature
+// proves that Google sent a delivery to someone, not to this receiver, and
+// any Gemini customer can replay their own deliveries here. Binding is the
+// handler option that refuses them: a dynamic delivery is accepted when its
+// user_metadata carries a token of the Dispatcher's Binder (the
+// webhook_config builders put one there), or when its data.id names a job
+// this receiver awaits or Tracked. The second rule is for batches, whose
+// user_metadata the API refuses today. A correlation key in user_metadata
+// counts only when the delivery is static (signed with this receiver's own
+// secret) or carries that token, so a replayed delivery can neither resolve
+// a wait through it nor plant store entries under keys of its choosing. An
+// event stamped more than five minutes ahead of the clock is ordered by the
+// clock instead, so that it cannot hold off the job's later events.
 //
-//	webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob))
+// Without WithBinder the Dispatcher mints its tokens with a random secret
+// of its own, which binds the jobs this process creates. Replicas behind
+// one URL, and jobs that outlive a restart, need one secret shared and kept:
+// WithBinder(webhook.NewBinder(secret)).
 //
 // # Replicas
 //

@@ -12,7 +12,11 @@ import (
 // A Wait resolves when the job's event is delivered. Here the event is
 // delivered by hand; in an app, webhook.NewHandler(v, d.Deliver) does it.
 func ExampleDispatcher_Wait() {
-	d := dispatch.New()
+	d, err := dispatch.New()
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 	defer d.Close()
 	ctx := context.Background()
 
@@ -32,7 +36,11 @@ func ExampleDispatcher_Wait() {
 
 // Watch returns a Future without blocking; one loop can select on many.
 func ExampleDispatcher_Watch() {
-	d := dispatch.New()
+	d, err := dispatch.New()
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
 	defer d.Close()
 	ctx := context.Background()
 

@@ -21,28 +21,25 @@ import (
 
 var noRetry = operations.WithRetries(retry.Config{Strategy: "none"})
 
-// receiver serves d.Deliver on loopback behind dynamic (v1a) verification
-// of srv's keys and receiver binding: a token from binder, or a job d knows.
-func receiver(t *testing.T, srv *webhooktest.Server, d *dispatch.Dispatcher, binder *webhook.Binder) string {
+// receiver starts a loopback receiver and returns the Dispatcher it
+// feeds, whose webhook_config builders point at it: dynamic (v1a)
+// verification with srv's keys, bound by d.Binding().
+func receiver(t *testing.T, srv *webhooktest.Server, opts ...dispatch.Option) *dispatch.Dispatcher {
 	t.Helper()
 	v, err := verify.New(verify.Config{JWKSURL: srv.JWKSURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := webhook.NewHandler(v, d.Deliver,
-		webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob)),
-		webhook.WithLogger(nil))
-	rs := httptest.NewServer(h)
+	mux := http.NewServeMux()
+	rs := httptest.NewServer(mux)
 	t.Cleanup(rs.Close)
-	return rs.URL + "/gemini/webhook"
-}
-
-func newBinder(t *testing.T) *webhook.Binder {
-	b, err := webhook.NewBinder([]byte("test-binder-secret-0123456789abcdef"))
+	d, err := dispatch.New(append(opts, dispatch.WithWebhookURL(rs.URL+"/gemini/webhook"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	t.Cleanup(func() { d.Close() })
+	mux.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding(), webhook.WithLogger(nil)))
+	return d
 }
 
 func startBatch(ctx context.Context, c *genai.Client, cfg *genai.WebhookConfig) (*genai.BatchJob, error) {
@@ -59,20 +56,19 @@ func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	client := srv.Client(ctx)
-	binder := newBinder(t)
 	// Gemini sends no event for a failed video: the poller finds it.
-	d := dispatch.New(dispatch.WithBinder(binder), dispatch.WithLogger(nil),
+	d := receiver(t, srv, dispatch.WithLogger(nil),
 		dispatch.WithPoller(dispatch.GenAIPoller(client)),
 		dispatch.WithPollSchedule(300*time.Millisecond, 100*time.Millisecond, time.Second))
-	defer d.Close()
-	hook := receiver(t, srv, d, binder)
 
 	// Batch: user_metadata is refused by the API (the live bug), so the
-	// config carries none; matching is by job id, binding by KnownJob.
-	if _, err := startBatch(ctx, client, d.BatchWebhookConfig(hook, map[string]any{})); err == nil {
+	// config carries none; matching is by job id, binding by Track.
+	withMetadata := d.BatchWebhookConfig()
+	withMetadata.UserMetadata = map[string]any{"app": "test"}
+	if _, err := startBatch(ctx, client, withMetadata); err == nil {
 		t.Fatal("batch with user_metadata accepted although BatchUserMetadataBug is on")
 	}
-	job, err := startBatch(ctx, client, d.BatchWebhookConfig(hook, nil))
+	job, err := startBatch(ctx, client, d.BatchWebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +85,7 @@ func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
 
 	// Video: token-bound metadata; a failure, found by polling, carries
 	// Gemini's error.
-	vcfg := d.VideoWebhookConfig(hook, map[string]any{"app": "test"})
+	vcfg := d.VideoWebhookConfig(map[string]any{"app": "test"})
 	op, err := client.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil, &genai.GenerateVideosConfig{WebhookConfig: vcfg})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +106,7 @@ func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
 	res, err := client.Interactions.Create(ctx, operations.CreateInteractionRequest{
 		Body: operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{
 			Agent: interactions.AgentOptionDeepResearchPreview042026, Input: &in, Background: genai.Ptr(true),
-			WebhookConfig: d.InteractionWebhookConfig(hook, nil),
+			WebhookConfig: d.InteractionWebhookConfig(nil),
 		}),
 	}, noRetry)
 	if err != nil {
@@ -130,7 +126,7 @@ func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
 
 	// A batch this receiver did not create (someone else's delivery,
 	// replayed here) is refused.
-	foreign, err := startBatch(ctx, client, d.BatchWebhookConfig(hook, nil))
+	foreign, err := startBatch(ctx, client, d.BatchWebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,11 +249,15 @@ func TestLostWebhookThroughGenAIPoller(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	client := srv.Client(ctx)
-	d := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
+	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
 		dispatch.WithPollSchedule(20*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond),
+		dispatch.WithWebhookURL("http://127.0.0.1:1/unreachable"),
 		dispatch.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer d.Close()
-	job, err := startBatch(ctx, client, d.BatchWebhookConfig("http://127.0.0.1:1/unreachable", nil))
+	job, err := startBatch(ctx, client, d.BatchWebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

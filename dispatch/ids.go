@@ -10,8 +10,9 @@ import (
 // that "batches/abc" and "abc", or "models/veo/operations/op1",
 // "operations/op1" and "op1", meet. The result shares id's memory.
 //
-// Why the last segment, whatever the family: every id form Gemini uses
-// (PROTOCOL.md §3, GENAI-SDK.md §3) ends in the server-assigned opaque id,
+// Why the last segment, whatever the family: every id form the genai SDK
+// uses ("batches/{id}", "models/{model}/operations/{op}", a bare
+// interaction id) ends in the server-assigned opaque id,
 // and the prefix only names the collection; data.id's form on the wire is
 // unverified, and an event of a type this package does not know still has to
 // meet its Wait. Two jobs collide only if Gemini gave two different jobs the

@@ -22,7 +22,7 @@ func TestInterleavings(t *testing.T) {
 	r := rand.New(rand.NewPCG(20260501, 5))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // failure guard
 	defer cancel()
-	d := New()
+	d := mustNew(t)
 	defer d.Close()
 	forms := func(n int) []string {
 		return []string{fmt.Sprintf("batches/j%d", n), fmt.Sprintf("j%d", n)}

@@ -1,9 +1,12 @@
 package dispatch
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/genaihook/genaihook/internal/httpsurl"
 	"github.com/genaihook/genaihook/webhook"
 )
 
@@ -36,20 +39,24 @@ const (
 type Option func(*config)
 
 type config struct {
-	poller      Poller
-	now         func() time.Time
-	afterFunc   func(time.Duration, func()) (stop func() bool)
-	logger      *slog.Logger
-	ttl         time.Duration
-	maxStored   int
-	store       Store
-	binder      *webhook.Binder
-	quiet       time.Duration
-	interval    time.Duration
-	maxInterval time.Duration
-	jitter      float64
-	pollTimeout time.Duration
-	concurrency int
+	poller        Poller
+	pollerSet     bool
+	now           func() time.Time
+	afterFunc     func(time.Duration, func()) (stop func() bool)
+	logger        *slog.Logger
+	ttl           time.Duration
+	maxStored     int
+	store         Store
+	binder        *webhook.Binder
+	binderSet     bool
+	webhookURL    string
+	webhookURLSet bool
+	quiet         time.Duration
+	interval      time.Duration
+	maxInterval   time.Duration
+	jitter        float64
+	pollTimeout   time.Duration
+	concurrency   int
 }
 
 func defaultConfig() config {
@@ -73,8 +80,11 @@ func defaultConfig() config {
 // WithPoller turns on the fallback poller: a job still pending after the
 // quiet period is polled through p, then on a backoff schedule, until it is
 // terminal or nobody waits for it. Without it, waits resolve only from
-// delivered events. See GenAIPoller.
-func WithPoller(p Poller) Option { return func(c *config) { c.poller = p } }
+// delivered events. See GenAIPoller. New returns an error for a nil p, or
+// a GenAIPoller of a nil client.
+func WithPoller(p Poller) Option {
+	return func(c *config) { c.poller, c.pollerSet = p, true }
+}
 
 // WithClock sets the clock read for retention and poll schedules; nil
 // means time.Now. Tests that also want the poll timers on their clock add
@@ -131,10 +141,24 @@ func WithRetention(ttl time.Duration, max int) Option {
 // WithStore replaces the in-memory store, e.g. with one shared by replicas.
 func WithStore(s Store) Option { return func(c *config) { c.store = s } }
 
-// WithBinder makes the webhook_config builders add a receiver-bound token
-// minted by b next to the correlation key, for the handler's
-// webhook.WithBinding(b.Check) to require.
-func WithBinder(b *webhook.Binder) Option { return func(c *config) { c.binder = b } }
+// WithBinder sets the Binder whose tokens the webhook_config builders put
+// in user_metadata and Binding requires of dynamic deliveries. Without it
+// New makes one with a random secret, which binds every job this process
+// creates; give every replica of a receiver the same Binder, made from a
+// secret they share, and keep that secret across restarts when jobs outlive
+// the process. New returns an error for a nil b.
+func WithBinder(b *webhook.Binder) Option {
+	return func(c *config) { c.binder, c.binderSet = b, true }
+}
+
+// WithWebhookURL sets the URL the webhook_config builders ask Gemini to
+// deliver to: this receiver's public address, path included, e.g.
+// "https://example.com/gemini/webhook". New returns an error unless it is
+// an absolute https URL (http only to a loopback host, for tests), so that
+// a job never silently goes without its webhook.
+func WithWebhookURL(uri string) Option {
+	return func(c *config) { c.webhookURL, c.webhookURLSet = uri, true }
+}
 
 // WithPollSchedule sets the fallback poll schedule: the first poll comes
 // quiet after the wait began, the next interval after that, each later one
@@ -179,4 +203,25 @@ func WithPollConcurrency(n int) Option {
 			c.concurrency = n
 		}
 	}
+}
+
+// check reports the first option that cannot work, with the fix.
+func (c *config) check() error {
+	if c.pollerSet {
+		if c.poller == nil {
+			return errors.New("dispatch: WithPoller: nil Poller; pass dispatch.GenAIPoller(client), or leave the option out to resolve waits from webhooks only")
+		}
+		if p, ok := c.poller.(*genaiPoller); ok && p.client == nil {
+			return errors.New("dispatch: GenAIPoller: nil *genai.Client; pass the client made by genai.NewClient")
+		}
+	}
+	if c.binderSet && c.binder == nil {
+		return errors.New("dispatch: WithBinder: nil Binder; make one with webhook.NewBinder(secret), or leave the option out for a random one")
+	}
+	if c.webhookURLSet {
+		if err := httpsurl.Check(c.webhookURL); err != nil {
+			return fmt.Errorf("dispatch: WithWebhookURL: %w (give the public URL Gemini can reach, e.g. https://example.com/gemini/webhook)", err)
+		}
+	}
+	return nil
 }

@@ -45,7 +45,7 @@ func recv[T any](t *testing.T, c <-chan T, what string) T {
 func TestLostWebhookResolvedByPoller(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
 	defer d.Close()
 	start := clk.Now()
 
@@ -102,7 +102,7 @@ func TestLostWebhookResolvedByPoller(t *testing.T) {
 func TestWebhookWithinQuietPeriodIsNeverPolled(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
 	defer d.Close()
 	f := d.Watch("v1_fast")
 	recv(t, clk.armed, "timer")
@@ -121,7 +121,7 @@ func TestWebhookWithinQuietPeriodIsNeverPolled(t *testing.T) {
 func TestStopHandsScheduleOn(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
 	defer d.Close()
 	a := d.Watch("batches/j")
 	recv(t, clk.armed, "timer")
@@ -141,7 +141,7 @@ func TestPolledRequiresActionIsNotStale(t *testing.T) {
 	// A poll that finds the pause already consumed keeps polling.
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
 	defer d.Close()
 	ctx := context.Background()
 	ra := event(webhook.InteractionRequiresAction, "int", clk.Now())
@@ -168,7 +168,7 @@ func TestPolledRequiresActionIsNotStale(t *testing.T) {
 }
 
 func TestBackoffJitter(t *testing.T) {
-	d := New(WithPollSchedule(time.Second, 10*time.Second, 100*time.Second))
+	d := mustNew(t, WithPollSchedule(time.Second, 10*time.Second, 100*time.Second))
 	defer d.Close()
 	for tries, base := range []time.Duration{10, 20, 40, 80, 100, 100} {
 		base *= time.Second
@@ -187,7 +187,7 @@ func TestBackoffJitter(t *testing.T) {
 func TestCloseStopsPolls(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
 	f := d.Watch("batches/x")
 	recv(t, clk.armed, "timer")
 	clk.Advance(DefaultQuietPeriod)
@@ -204,7 +204,7 @@ func TestCloseStopsPolls(t *testing.T) {
 func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
 	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
@@ -239,7 +239,7 @@ func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 func TestPolledEventCompleted(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := New(WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
 	defer d.Close()
 	f := d.Watch("batches/bare")
 	recv(t, clk.armed, "first timer")

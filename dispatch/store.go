@@ -11,13 +11,12 @@ import (
 // Store keeps what must outlive a single Deliver or Wait: events that
 // arrived before anyone waited for them, requires_action events already
 // consumed, and the jobs this receiver created. The default is in memory,
-// bounded by WithRetention; a store shared by several replicas (Redis, in
-// dispatch/redisstore) makes a Wait on one replica see an event delivered to
-// another.
+// bounded by WithRetention; a store shared by several replicas makes a Wait
+// on one replica see an event delivered to another.
 //
 // Keys are opaque strings made by the Dispatcher. A Store must be safe for
 // concurrent use. Errors are returned to the caller: Deliver passes them on
-// (so the webhook handler answers 5xx and Gemini retries), KnownJob too,
+// (so the webhook handler answers 5xx and Gemini retries), Binding too,
 // and a Watch that cannot read the store logs the error and goes on waiting.
 type Store interface {
 	// Save offers ev as key's event. It keeps ev, and reports true, only if

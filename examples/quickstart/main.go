@@ -106,7 +106,7 @@ func setup(ctx context.Context) (*env, func(), error) {
 		return &env{client: client, verify: cfg, listen: listen, hookURL: public, live: true}, func() {}, nil
 	}
 	fake := webhooktest.NewUnstartedServer()
-	fake.BatchUserMetadataBug = true // as the live API (PROTOCOL.md §7)
+	fake.BatchUserMetadataBug = true // as the live API does (go-genai issue #779)
 	fake.Start()
 	return &env{
 		client: fake.Client(ctx),
@@ -148,16 +148,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	polls := &countingPoller{next: dispatch.GenAIPoller(e.client), n: map[string]int64{}}
-	d := dispatch.New(
-		dispatch.WithPoller(polls),
-		dispatch.WithBinder(binder),
-		dispatch.WithLogger(logger),
-	)
-	defer d.Close()
-
-	// The receiver: verify, parse, bind (a token from binder, or for a batch
-	// a job this program created), deduplicate, then d.Deliver.
 	v, err := verify.New(e.verify)
 	if err != nil {
 		return err
@@ -179,10 +169,22 @@ func run() error {
 	} else {
 		e.hookURL = "http://" + ln.Addr().String() + path
 	}
+	polls := &countingPoller{next: dispatch.GenAIPoller(e.client), n: map[string]int64{}}
+	d, err := dispatch.New(
+		dispatch.WithPoller(polls),
+		dispatch.WithWebhookURL(e.hookURL),
+		dispatch.WithBinder(binder),
+		dispatch.WithLogger(logger),
+	)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	// The receiver: verify, parse, bind (a token of d's binder, or for a
+	// batch a job this program created), deduplicate, then d.Deliver.
 	mux := http.NewServeMux()
-	mux.Handle(path, webhook.NewHandler(v, d.Deliver,
-		webhook.WithBinding(webhook.AnyOf(binder.Check, d.KnownJob)),
-		webhook.WithLogger(logger)))
+	mux.Handle("POST "+path, webhook.NewHandler(v, d.Deliver, d.Binding(), webhook.WithLogger(logger)))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Shutdown(context.Background())
@@ -206,11 +208,11 @@ func run() error {
 			Contents: []*genai.Content{genai.NewContentFromText("Say hello in French.", genai.RoleUser)},
 		}}},
 		// No user_metadata: the live API refuses it on batches.
-		&genai.CreateBatchJobConfig{DisplayName: "quickstart", WebhookConfig: d.BatchWebhookConfig(e.hookURL, nil)})
+		&genai.CreateBatchJobConfig{DisplayName: "quickstart", WebhookConfig: d.BatchWebhookConfig()})
 	if err != nil {
 		return fmt.Errorf("create batch: %w", err)
 	}
-	if err := d.Track(ctx, batch.Name, ""); err != nil { // KnownJob binds it
+	if err := d.Track(ctx, batch.Name, ""); err != nil { // d.Binding() accepts its events
 		return err
 	}
 	rows[0] = &row{job: "batch " + batch.Name, id: batch.Name, created: created}
@@ -229,7 +231,7 @@ func run() error {
 		e.fake.AutoFinish = 1200 * time.Millisecond
 	}
 	created = time.Now()
-	vcfg := d.VideoWebhookConfig(e.hookURL, map[string]any{"app": "quickstart"})
+	vcfg := d.VideoWebhookConfig(map[string]any{"app": "quickstart"})
 	op, err := e.client.Models.GenerateVideosFromSource(ctx, "veo-3.0-generate-001",
 		&genai.GenerateVideosSource{Prompt: "A paper boat on a rainy street, close-up."},
 		&genai.GenerateVideosConfig{WebhookConfig: vcfg})
@@ -257,7 +259,7 @@ func run() error {
 		e.fake.AutoFinish = 1800 * time.Millisecond
 	}
 	created = time.Now()
-	icfg := d.InteractionWebhookConfig(e.hookURL, map[string]any{"app": "quickstart"})
+	icfg := d.InteractionWebhookConfig(map[string]any{"app": "quickstart"})
 	input := interactions.NewInteractionsInput("Summarise this week's news about webhooks in Go, in three bullet points.")
 	res, err := e.client.Interactions.Create(ctx, operations.CreateInteractionRequest{
 		Body: operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{
