@@ -37,14 +37,21 @@
 // receiver, and the caller waits on the pushed event:
 //
 //	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
+//	if err != nil {
+//		log.Fatal(err) // a misconfiguration, and how to fix it
+//	}
 //	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
 //		dispatch.WithWebhookURL("https://example.com/gemini/webhook"))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	defer d.Close()
 //	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
 //
 //	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
 //		WebhookConfig: d.BatchWebhookConfig(),
 //	})
+//	// ... handle err
 //	err = d.Track(ctx, job.Name, "") // binds the batch's events to this receiver
 //	ev, err := d.Wait(ctx, job.Name)
 //
@@ -53,9 +60,9 @@
 // their own deliveries here. So the handler accepts a dynamic delivery only
 // when a binding check accepts it, and refuses every one (403) when none is
 // configured; d.Binding() accepts the jobs d created. Static webhooks,
-// signed with a secret of your own, need no binding. Each constructor checks
-// its configuration and returns an error naming the fix, so a mistake fails
-// at startup, not on the first delivery. The command examples/quickstart
+// signed with a secret of your own, need no binding. verify.New and
+// dispatch.New check their configuration and return an error naming the
+// fix, so a mistake fails at startup, not on the first delivery. The command examples/quickstart
 // runs this whole flow offline against the fake Gemini of package
 // webhooktest.
 //

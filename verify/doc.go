@@ -104,14 +104,19 @@
 //	ErrTokenExpired           a JWT past its exp, or without one       401
 //	ErrWrongAudience          a JWT for another audience               401
 //	ErrWrongIssuer            a JWT from another issuer                401
-//	ErrJWKSUnavailable        Google's keys could not be obtained      503, Retry-After: 30
+//	ErrJWKSUnavailable        Google's keys could not be obtained,     503, Retry-After: 30
+//	                          or not all checked within the budget
 //	ErrBadConfig              the Config (or Sign's secret) is wrong   an error at start-up
 //
-// ErrJWKSUnavailable is transient, and it wins over a v1 entry of the same
-// delivery that did not verify: Gemini retries a 503 and gives up on a
-// 4xx, so a genuine delivery that arrives while the key endpoint is down or
-// slow must not be refused. The 30 seconds match the default of
-// Config.JWKSRefetchInterval.
+// ErrJWKSUnavailable means "undecided, try again": the keys could not be
+// obtained, or MaxEd25519Checks ran out before every key was tried. It
+// wins over a v1 entry of the same delivery that did not verify. Gemini
+// retries every non-2xx answer for 24 hours and switches off a receiver
+// that keeps failing. A 401 says the delivery is a forgery and no retry
+// can succeed; a 503 says a retry may. So a genuine delivery that arrives
+// while the key endpoint is down or slow is answered 503, logged as an
+// outage rather than an attack, with a Retry-After whose 30 seconds match
+// the default of Config.JWKSRefetchInterval.
 //
 // # Use
 //
@@ -129,7 +134,7 @@
 //
 // New fetches nothing and starts no goroutine. The first dynamic delivery
 // starts the first fetch of the JWKS. A fetch runs in a goroutine of its
-// own and always ends within 10 seconds; the Verify call that needs it
+// own and is given up after 10 seconds; the Verify call that needs it
 // waits for it or for its own ctx, whichever comes first, and a fetch cut
 // short for one caller goes on to serve the next. Keys are cached for the
 // response's Cache-Control max-age (bounded by Config.JWKSMinTTL and
@@ -146,6 +151,9 @@
 // at most three, whatever its entries and however many keys the JWKS
 // holds (three more for the keys a refetch adds, at most once per
 // JWKSRefetchInterval), where a genuine one costs one (the key that
-// verified last is tried first). The HMAC and v1a success paths allocate
-// nothing.
+// verified last is tried first). When three checks cannot cover every
+// (entry, key) pair, an unverified delivery is answered
+// ErrJWKSUnavailable rather than refused, and its retry goes on with the
+// keys left untried; only a delivery that verified changes the key tried
+// first. The HMAC and v1a success paths allocate nothing.
 package verify

@@ -16,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/genaihook/genaihook/internal/jwks/jwkstest"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -553,8 +554,9 @@ func TestVerifyHonoursContext(t *testing.T) {
 	t.Run("cold start, key server hangs", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			k := newEdKey(t, "ed-1")
-			srv := newBubbleKeyServer(true, k.jwk())
-			v := mustNew(t, srv.config(nil))
+			srv := jwkstest.NewTransport(jwksDoc(k.jwk()))
+			srv.Hold()
+			v := mustNew(t, bubbleConfig(srv, nil))
 			ts := itoa(time.Now().Unix())
 			h := headers(vecID, ts, v1aEntry(k.priv, vecID, ts, body))
 
@@ -569,7 +571,7 @@ func TestVerifyHonoursContext(t *testing.T) {
 				t.Fatalf("Verify error = %v, want ErrJWKSUnavailable", err)
 			}
 
-			close(srv.release) // the key server answers at last
+			srv.Release() // the key server answers at last
 			synctest.Wait()
 			start = time.Now()
 			if _, err := v.Verify(context.Background(), h, body); err != nil {
@@ -578,7 +580,7 @@ func TestVerifyHonoursContext(t *testing.T) {
 			if got := time.Since(start); got != 0 {
 				t.Errorf("Verify with the keys cached took %v", got)
 			}
-			if n := srv.count(); n != 1 {
+			if n := srv.Requests(); n != 1 {
 				t.Errorf("key server saw %d requests, want 1: the first fetch serves the next call", n)
 			}
 		})
@@ -586,9 +588,9 @@ func TestVerifyHonoursContext(t *testing.T) {
 	t.Run("stale keys while the refetch hangs", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			k, rotated := newEdKey(t, "ed-1"), newEdKey(t, "ed-2")
-			srv := newBubbleKeyServer(false, k.jwk())
+			srv := jwkstest.NewTransport(jwksDoc(k.jwk()))
 			clock := newClock(time.Now())
-			v := mustNew(t, srv.config(clock.Now))
+			v := mustNew(t, bubbleConfig(srv, clock.Now))
 			delivery := func(k edKey) http.Header {
 				ts := itoa(clock.Now().Unix())
 				return headers(vecID, ts, v1aEntry(k.priv, vecID, ts, body))
@@ -597,7 +599,7 @@ func TestVerifyHonoursContext(t *testing.T) {
 				t.Fatalf("first delivery: %v", err)
 			}
 
-			srv.setHang(true)
+			srv.Hold()
 			clock.Advance(time.Hour) // the keys have expired
 			start := time.Now()
 			for i := range 3 {
@@ -620,10 +622,10 @@ func TestVerifyHonoursContext(t *testing.T) {
 			if !errors.Is(err, ErrJWKSUnavailable) {
 				t.Errorf("Verify error = %v, want ErrJWKSUnavailable", err)
 			}
-			if n := srv.count(); n != 2 {
+			if n := srv.Requests(); n != 2 {
 				t.Errorf("key server saw %d requests, want 2", n)
 			}
-			close(srv.release)
+			srv.Release()
 		})
 	})
 }

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"math/bits"
+	"strconv"
 	"sync"
 
 	"github.com/genaihook/genaihook/internal/jwks"
 )
 
 // maxPooledContent bounds the signed-content buffers kept for reuse, so
-// that a rare huge delivery does not pin its memory: room for a 1 MiB body
-// (the webhook package's default cap) and the longest webhook-id and
-// webhook-timestamp.
-const maxPooledContent = 1<<20 + MaxWebhookIDLen + maxTimestampDigits + 2
+// that a rare huge delivery does not pin its memory: 64 KiB of body, far
+// above the few hundred bytes of a Gemini event, plus the longest
+// webhook-id and webhook-timestamp. Larger contents are verified all the
+// same, in a buffer left to the garbage collector.
+const maxPooledContent = 64<<10 + MaxWebhookIDLen + maxTimestampDigits + 2
 
 // contentBuffers holds *[]byte buffers for the signed content of v1a
 // deliveries: Ed25519 needs the message in one piece.
@@ -21,16 +24,18 @@ var contentBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); ret
 
 // verifyEd25519 checks the v1a entries of a delivery against the Ed25519
 // keys of the JWKS and returns the kid of the key that verified one. It
-// makes at most MaxEd25519Checks verifications, starting with the key that
-// verified last. When none verifies, it asks the cache for a refetch (which
-// the cache rate-limits) and, if that produced a new set, tries the keys
-// that set adds, within another MaxEd25519Checks: Google may have rotated
-// its keys.
+// makes at most MaxEd25519Checks verifications (see matchEd25519 for the
+// order). When none verifies, it asks the cache for a refetch (which the
+// cache rate-limits) and, if that produced a new set, tries the keys that
+// set adds, within another MaxEd25519Checks: Google may have rotated its
+// keys.
 //
-// It fails with ErrJWKSUnavailable when there are no keys to try, or when
-// no key verifies and the keys could not be brought up to date (so a
-// genuine delivery signed with a key the cache has not seen is retried
-// rather than refused); otherwise with ErrMalformedHeader or
+// It fails with ErrJWKSUnavailable when there are no keys to try, when no
+// key verifies and the keys could not be brought up to date (so a genuine
+// delivery signed with a key the cache has not seen is retried rather than
+// refused), or when the budget ran out with (entry, key) pairs of the
+// newest set untried (so a genuine delivery is retried, and the retry goes
+// on with the keys left untried); otherwise with ErrMalformedHeader or
 // ErrNoMatchingSignature when no entry verifies.
 func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte, e *entries) (string, *Error) {
 	var sigs [MaxEd25519Entries][ed25519.SignatureSize]byte
@@ -50,7 +55,11 @@ func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte
 	}
 
 	bp := contentBuffers.Get().(*[]byte)
-	msg := append(append(append(append(append((*bp)[:0], id...), '.'), ts...), '.'), body...)
+	msg := (*bp)[:0]
+	if need := len(id) + len(ts) + len(body) + 2; cap(msg) < need {
+		msg = make([]byte, 0, need) // exactly: append would round up past maxPooledContent
+	}
+	msg = append(append(append(append(append(msg, id...), '.'), ts...), '.'), body...)
 	defer func() {
 		if cap(msg) <= maxPooledContent {
 			*bp = msg[:0]
@@ -58,19 +67,26 @@ func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte
 		}
 	}()
 
-	if kid, ok := v.matchEd25519(set, nil, msg, sigs[:n]); ok {
+	kid, ok, untried := v.matchEd25519(set, nil, msg, sigs[:n])
+	if ok {
 		return kid, nil
 	}
+	left := bits.OnesCount32(untried)
 	fresh, err := v.keys.Refresh(ctx)
 	if fresh != nil && fresh != set {
-		if kid, ok := v.matchEd25519(fresh, set, msg, sigs[:n]); ok {
+		kid, ok, added := v.matchEd25519(fresh, set, msg, sigs[:n])
+		if ok {
 			return kid, nil
 		}
+		left = bits.OnesCount32(added) + countHeld(fresh, set, untried)
 		set = fresh
 	}
 	switch {
 	case err != nil:
 		return "", fail(ErrJWKSUnavailable, "no cached Ed25519 key verifies, and the key set could not be refreshed: "+reasonOf(err))
+	case left > 0:
+		return "", fail(ErrJWKSUnavailable, "the budget of "+strconv.Itoa(MaxEd25519Checks)+" Ed25519 verifications ran out with "+
+			strconv.Itoa(left)+" of "+strconv.Itoa(len(set.Ed25519))+" keys untried; a retry goes on with them")
 	case len(set.Ed25519) == 0:
 		return "", fail(ErrNoMatchingSignature, "the JWKS holds no Ed25519 key")
 	case n < e.nv1a:
@@ -81,30 +97,41 @@ func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte
 
 // matchEd25519 tries the signatures against the Ed25519 keys of set,
 // skipping those also in prev (already tried), and returns the kid of the
-// first key that verifies one. Keys are taken in turn from set's hint, each
-// against every signature, for at most MaxEd25519Checks verifications.
-// The hint then names the key that verified. When the budget runs out on a
-// single signature (the set holds more keys than the budget), it names the
-// first key left untried, so that the next delivery, typically Gemini's
-// retry of this one, goes on from there; a delivery of several entries
-// never moves it that way, so that with Google's three keys no forgery can
-// steer genuine deliveries away from the key that signs them. RSA keys are
-// never tried.
-func (v *Verifier) matchEd25519(set, prev *jwks.Set, msg []byte, sigs [][ed25519.SignatureSize]byte) (string, bool) {
+// first key that verifies one. Each key is tried against every signature,
+// for at most MaxEd25519Checks verifications in all: first the set's hint,
+// the key that verified last, then the others in turn from v's cursor.
+// Only a key that verified moves the hint, so no forgery can steer genuine
+// deliveries away from the key that signs them. When the budget runs out,
+// matchEd25519 returns the keys not tried against every signature as a
+// bitmask of their indices in set.Ed25519, and moves the cursor to the
+// first of them, so that the next delivery (typically Gemini's retry of
+// this one) goes on from there. Forgeries can move the cursor, but that
+// only reorders the keys after the hint. RSA keys are never tried.
+func (v *Verifier) matchEd25519(set, prev *jwks.Set, msg []byte, sigs [][ed25519.SignatureSize]byte) (kid string, ok bool, untried uint32) {
 	keys := set.Ed25519
-	start, checks := set.Ed25519Hint(), 0
-	for j := range keys {
-		i := (start + j) % len(keys)
+	if len(keys) == 0 {
+		return "", false, 0
+	}
+	hint, next := set.Ed25519Hint(), int(v.ed25519Next.Load())%len(keys)
+	checks := 0
+	for j := -1; j < len(keys); j++ {
+		i := hint
+		if j >= 0 {
+			if i = (next + j) % len(keys); i == hint {
+				continue
+			}
+		}
 		k := keys[i].Ed25519
 		if len(k) != ed25519.PublicKeySize || prev != nil && hasEd25519(prev, k) {
 			continue // ed25519.Verify panics on a bad key length
 		}
 		for s := range sigs {
 			if checks == MaxEd25519Checks {
-				if len(sigs) == 1 {
-					set.SetEd25519Hint(i)
+				if untried == 0 && v.ed25519Next.Load() != uint32(i) {
+					v.ed25519Next.Store(uint32(i))
 				}
-				return "", false
+				untried |= 1 << i
+				break
 			}
 			checks++
 			if v.onEd25519Verify != nil {
@@ -112,11 +139,26 @@ func (v *Verifier) matchEd25519(set, prev *jwks.Set, msg []byte, sigs [][ed25519
 			}
 			if ed25519.Verify(k, msg, sigs[s][:]) {
 				set.SetEd25519Hint(i)
-				return keys[i].ID, true
+				return keys[i].ID, true, 0
 			}
 		}
 	}
-	return "", false
+	return "", false, untried
+}
+
+// matchEd25519's bitmask holds a bit per key of a set.
+var _ [32 - jwks.MaxEd25519Keys]struct{}
+
+// countHeld returns how many of the keys of prev that the bitmask untried
+// names set also holds.
+func countHeld(set, prev *jwks.Set, untried uint32) int {
+	n := 0
+	for i, k := range prev.Ed25519 {
+		if untried&(1<<i) != 0 && hasEd25519(set, k.Ed25519) {
+			n++
+		}
+	}
+	return n
 }
 
 // hasEd25519 reports whether set holds the Ed25519 public key k.

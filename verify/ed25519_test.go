@@ -14,11 +14,19 @@ import (
 // costs: one for a genuine delivery once the signing key is known, at most
 // MaxEd25519Checks for a forged one whatever its entries and however many
 // keys the JWKS publishes, and, after a key rotation, only the keys the
-// refetched set adds.
+// refetched set adds. It also checks the outcome: a delivery is refused
+// only once every (entry, key) pair has been tried; when the budget runs
+// out first, the answer is retryable (ErrJWKSUnavailable), the retry goes
+// on with the keys left untried, and only a delivery that verified moves
+// the key tried first.
 func TestEd25519Cost(t *testing.T) {
 	body := []byte(vecBody)
 	keys := []edKey{newEdKey(t, "ed-1"), newEdKey(t, "ed-2"), newEdKey(t, "ed-3")}
 	stranger, newcomer := newEdKey(t, "stranger"), newEdKey(t, "ed-new")
+	sixteen := append([]edKey(nil), keys...)
+	for i := len(sixteen); i < 16; i++ {
+		sixteen = append(sixteen, newEdKey(t, "ed-"+itoa(int64(i+1))))
+	}
 	jwksOf := func(ks ...edKey) []map[string]any {
 		var out []map[string]any
 		for _, k := range ks {
@@ -38,6 +46,13 @@ func TestEd25519Cost(t *testing.T) {
 		signers []edKey // one v1a entry each
 		wantErr error
 		want    int64 // Ed25519 verifications
+	}
+	// untried is the retryable outcome when the budget ran out.
+	untried := func(signers ...edKey) delivery {
+		return delivery{signers: signers, wantErr: ErrJWKSUnavailable, want: MaxEd25519Checks}
+	}
+	forged := func(signers ...edKey) delivery {
+		return delivery{signers: signers, wantErr: ErrNoMatchingSignature, want: int64(len(signers) * len(keys))}
 	}
 	tests := []struct {
 		name       string
@@ -60,41 +75,49 @@ func TestEd25519Cost(t *testing.T) {
 			deliveries: []delivery{
 				{signers: []edKey{keys[1]}, want: 2},
 				{signers: []edKey{keys[1]}, want: 1},
-				{signers: []edKey{keys[0]}, want: 3},
+				{signers: []edKey{keys[0]}, want: 2}, // the hint, then the others from the first
 				{signers: []edKey{keys[0]}, want: 1},
 			},
 		},
 		{
-			name:      "forged, one entry",
-			published: jwksOf(keys...),
-			deliveries: []delivery{
-				{signers: []edKey{stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
-			},
+			// Google's three keys and one entry: every pair is tried.
+			name:       "forged, one entry",
+			published:  jwksOf(keys...),
+			deliveries: []delivery{forged(stranger)},
 		},
 		{
-			name:      "forged, MaxEd25519Entries entries",
-			published: jwksOf(keys...),
-			deliveries: []delivery{
-				{signers: []edKey{stranger, stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
-			},
+			// Six pairs, three checks: a forgery cannot be told from a
+			// genuine delivery signed under an untried pair.
+			name:       "forged, MaxEd25519Entries entries",
+			published:  jwksOf(keys...),
+			deliveries: []delivery{untried(stranger, stranger)},
 		},
 		{
 			name:      "forged deliveries do not steer the key tried first",
 			published: jwksOf(keys...),
 			deliveries: []delivery{
 				{signers: []edKey{keys[2]}, want: 3},
-				{signers: []edKey{stranger, stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
+				untried(stranger, stranger),
 				{signers: []edKey{keys[2]}, want: 1},
-				{signers: []edKey{stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
+				forged(stranger),
 				{signers: []edKey{keys[2]}, want: 1},
 			},
 		},
 		{
-			name:      "forged, against 11,000 keys",
-			published: many,
+			name:      "forged deliveries do not steer the key tried first, four keys",
+			published: jwksOf(append(keys[:3:3], newcomer)...),
 			deliveries: []delivery{
-				{signers: []edKey{stranger, stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
+				{signers: []edKey{keys[0]}, want: 1},
+				untried(stranger),
+				{signers: []edKey{keys[0]}, want: 1},
+				untried(stranger, stranger),
+				{signers: []edKey{keys[0]}, want: 1},
 			},
+		},
+		{
+			name:       "forged, against 11,000 keys",
+			published:  many,
+			deliveries: []delivery{untried(stranger, stranger), untried(stranger)},
 		},
 		{
 			name:      "genuine, against 11,000 keys",
@@ -113,14 +136,26 @@ func TestEd25519Cost(t *testing.T) {
 			},
 		},
 		{
-			// The budget runs out before the fourth key; the next
-			// delivery, Gemini's retry, goes on from there.
+			// The budget runs out before the fourth key: retryable. The
+			// next delivery, Gemini's retry, tries the key that verified
+			// last, then goes on where this one stopped.
 			name:      "genuine, signed by the fourth of four keys",
 			published: jwksOf(append(keys[:3:3], newcomer)...),
 			deliveries: []delivery{
-				{signers: []edKey{newcomer}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
+				untried(newcomer),
+				{signers: []edKey{newcomer}, want: 2},
 				{signers: []edKey{newcomer}, want: 1},
-				{signers: []edKey{newcomer}, want: 1},
+			},
+		},
+		{
+			// Each retry tries the first key and two more.
+			name:      "genuine, signed by the last of sixteen keys",
+			published: jwksOf(sixteen...),
+			deliveries: []delivery{
+				untried(sixteen[15]), untried(sixteen[15]), untried(sixteen[15]), untried(sixteen[15]),
+				untried(sixteen[15]), untried(sixteen[15]), untried(sixteen[15]),
+				{signers: []edKey{sixteen[15]}, want: 2},
+				{signers: []edKey{sixteen[15]}, want: 1},
 			},
 		},
 		{
@@ -134,14 +169,28 @@ func TestEd25519Cost(t *testing.T) {
 			},
 		},
 		{
+			// The refetch adds a key, which does not verify; the key the
+			// budget left untried is still published, so the answer is
+			// retryable, and the retry finds it.
+			name:      "rotation: a key left untried before the refetch",
+			published: jwksOf(append(keys[:3:3], newcomer)...),
+			rotateTo:  jwksOf(append(keys[:3:3], newcomer, newEdKey(t, "ed-added"))...),
+			deliveries: []delivery{
+				{signers: []edKey{keys[0]}, want: 1},
+				{signers: []edKey{newcomer}, wantErr: ErrJWKSUnavailable, want: 3 + 1},
+				{signers: []edKey{newcomer}, want: 2},
+				{signers: []edKey{newcomer}, want: 1},
+			},
+		},
+		{
 			name:      "rotation: a forged delivery costs two allowances at most",
 			published: jwksOf(keys...),
 			rotateTo:  jwksOf(newEdKey(t, "n1"), newEdKey(t, "n2"), newEdKey(t, "n3"), newEdKey(t, "n4")),
 			deliveries: []delivery{
 				{signers: []edKey{keys[0]}, want: 1},
-				{signers: []edKey{stranger, stranger}, wantErr: ErrNoMatchingSignature, want: 2 * MaxEd25519Checks},
+				{signers: []edKey{stranger, stranger}, wantErr: ErrJWKSUnavailable, want: 2 * MaxEd25519Checks},
 				// Within the refetch interval: no refetch, one allowance.
-				{signers: []edKey{stranger, stranger}, wantErr: ErrNoMatchingSignature, want: MaxEd25519Checks},
+				untried(stranger, stranger),
 			},
 		},
 	}
@@ -165,6 +214,9 @@ func TestEd25519Cost(t *testing.T) {
 				_, err := v.Verify(context.Background(), headers(vecID, ts, strings.Join(sigs, " ")), body)
 				if !errors.Is(err, d.wantErr) {
 					t.Fatalf("delivery %d: Verify error = %v, want %v", i, err, d.wantErr)
+				}
+				if d.wantErr == ErrJWKSUnavailable && !strings.Contains(err.Error(), "untried") {
+					t.Errorf("delivery %d: error %q does not say that keys went untried", i, err)
 				}
 				if got := n.Load(); got != d.want {
 					t.Errorf("delivery %d cost %d Ed25519 verifications, want %d", i, got, d.want)

@@ -34,9 +34,11 @@ var (
 	ErrWrongAudience = errors.New("verify: wrong audience")
 	// ErrWrongIssuer: a JWT's iss differs from the configured issuer.
 	ErrWrongIssuer = errors.New("verify: wrong issuer")
-	// ErrJWKSUnavailable: Google's public keys are needed and could not be
-	// obtained (none are cached, or none cached verifies and a refetch
-	// failed). It is transient: answer 503 so that Gemini retries.
+	// ErrJWKSUnavailable: Verify could not decide for want of keys: Google's
+	// public keys are needed and could not be obtained (none are cached, or
+	// none cached verifies and a refetch failed), or they could not all be
+	// checked (the MaxEd25519Checks budget ran out with keys untried). It
+	// is transient: answer 503 so that Gemini retries.
 	ErrJWKSUnavailable = errors.New("verify: JWKS unavailable")
 	// ErrSchemeNotConfigured: the delivery uses a signature scheme this
 	// verifier was not configured for (a v1a or JWT delivery at a static-only

@@ -28,11 +28,13 @@ const (
 	// can make every entry look plausible, so this bounds what a forged
 	// delivery costs: three verifications at most, where a genuine one
 	// costs one because the key that verified last is tried first. With
-	// Google's three keys and one entry every key is tried; when a single
-	// entry runs out of checks before the last key, the next delivery
-	// starts with the first key left untried. A refetch after a key
-	// rotation (rate-limited by Config.JWKSRefetchInterval) tries the keys
-	// it adds within an allowance of the same size.
+	// Google's three keys and one entry every pair is tried. With more
+	// pairs (more keys, or two entries), a delivery may run out of checks
+	// before a decision: Verify then answers ErrJWKSUnavailable, so that a
+	// genuine delivery is retried, and the next delivery tries the key that
+	// verified last and then goes on with the keys left untried. A refetch
+	// after a key rotation (rate-limited by Config.JWKSRefetchInterval)
+	// tries the keys it adds within an allowance of the same size.
 	MaxEd25519Checks = 3
 	// MaxWebhookIDLen caps the length of the webhook-id header, in bytes.
 	MaxWebhookIDLen = 256

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genaihook/genaihook/internal/jwks/jwkstest"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -248,52 +247,8 @@ func jwksDoc(keys ...map[string]any) []byte {
 	return doc
 }
 
-// bubbleKeyServer is a key server for tests inside a synctest bubble: an
-// http.RoundTripper that answers with its document, or, while hanging,
-// holds each request until release is closed or the request's context
-// ends. Blocking on its channels is durable, so the bubble's clock moves
-// on meanwhile, which a real network connection would not allow.
-type bubbleKeyServer struct {
-	mu       sync.Mutex
-	doc      []byte
-	hang     bool
-	release  chan struct{}
-	requests int
-}
-
-func newBubbleKeyServer(hang bool, keys ...map[string]any) *bubbleKeyServer {
-	return &bubbleKeyServer{doc: jwksDoc(keys...), hang: hang, release: make(chan struct{})}
-}
-
-func (s *bubbleKeyServer) RoundTrip(req *http.Request) (*http.Response, error) {
-	s.mu.Lock()
-	s.requests++
-	doc, hang, release := s.doc, s.hang, s.release
-	s.mu.Unlock()
-	if hang {
-		select {
-		case <-release:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(bytes.NewReader(doc)), Request: req}, nil
-}
-
-func (s *bubbleKeyServer) setHang(hang bool) {
-	s.mu.Lock()
-	s.hang = hang
-	s.mu.Unlock()
-}
-
-func (s *bubbleKeyServer) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
-// config returns a dynamic Config fetching from s; the URL is never dialled.
-func (s *bubbleKeyServer) config(now func() time.Time) Config {
-	return Config{JWKSURL: "https://keys.example/jwks.json", HTTPClient: &http.Client{Transport: s}, Now: now}
+// bubbleConfig returns a dynamic Config whose keys tr serves; the URL is
+// never dialled.
+func bubbleConfig(tr *jwkstest.Transport, now func() time.Time) Config {
+	return Config{JWKSURL: "https://keys.example/jwks.json", HTTPClient: tr.Client(), Now: now}
 }

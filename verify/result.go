@@ -26,8 +26,11 @@ type Result struct {
 	// SchemeJWT, whose token signs its claims but not the headers, the
 	// token's jti claim when it is a non-empty string of at most
 	// MaxWebhookIDLen bytes, else "jwt:" followed by the unpadded base64url
-	// SHA-256 of the compact token. A JWT delivery's webhook-id header is
-	// checked for length but never copied here.
+	// SHA-256 of the compact token. A JWT without jti is so deduplicated by
+	// its token: if Gemini mints a new token for each retry, the retries of
+	// one event get different ids and are not deduplicated. A JWT
+	// delivery's webhook-id header is checked for length but never copied
+	// here.
 	WebhookID string
 	// Timestamp is when the delivery was signed, from signed input only:
 	// for v1 and v1a the webhook-timestamp header; for SchemeJWT the

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/genaihook/genaihook/internal/jwks"
@@ -33,6 +34,10 @@ type Verifier struct {
 	audience  string // JWT deliveries are refused when empty
 	issuer    string
 	leeway    time.Duration
+	// ed25519Next is the index of the Ed25519 key to try after the set's
+	// hint: where the last delivery that ran out of checks stopped (see
+	// matchEd25519). It outlives a set, whose key order a refetch keeps.
+	ed25519Next atomic.Uint32
 	// onEd25519Verify, when set (by tests), is called before each Ed25519
 	// verification.
 	onEd25519Verify func()
@@ -130,7 +135,8 @@ func (v *Verifier) AcceptsDynamic() bool { return v.keys != nil }
 //   - a list of "version,base64" entries: each v1 entry is checked against
 //     every live secret (HMAC-SHA256, static webhooks), v1a entries against
 //     the Ed25519 keys of the JWKS (dynamic webhooks, at most
-//     MaxEd25519Checks verifications); entries of other versions are
+//     MaxEd25519Checks verifications, the key that verified last first);
+//     entries of other versions are
 //     skipped. webhook-id and webhook-timestamp are required, and the
 //     timestamp must lie within the tolerance of the clock, in either
 //     direction, before any signature is checked. Several header values
@@ -173,11 +179,18 @@ func (v *Verifier) AcceptsDynamic() bool { return v.keys != nil }
 //     quotes the token's aud, which is only read once its signature has
 //     verified);
 //   - ErrWrongIssuer if Config.Issuer is set and differs from iss;
-//   - ErrJWKSUnavailable if the JWKS is needed and cannot be obtained: it
-//     cannot be fetched and none is cached, ctx ends while waiting for a
-//     fetch, or no cached key verifies the delivery and the refetch that
-//     would pick up rotated keys fails. This failure wins over a v1 entry
-//     that did not verify, so that Gemini retries a genuine delivery.
+//   - ErrJWKSUnavailable if Verify cannot decide for want of keys: the
+//     JWKS cannot be fetched and none is cached, ctx ends while waiting
+//     for a fetch, no cached key verifies the delivery and the refetch that
+//     would pick up rotated keys fails, or the MaxEd25519Checks budget ran
+//     out with (v1a entry, key) pairs untried and none of those tried
+//     verified (there are more pairs than the budget: more than three
+//     Ed25519 keys, or two v1a entries and more than one key); the reason
+//     then says how many keys went untried, and Gemini's retry goes on with
+//     them. Rather than a sentinel of its own for "could not finish
+//     checking", this one covers every undecided outcome, so that a
+//     receiver has one error to answer 503. It wins over a v1 entry that
+//     did not verify, so that Gemini retries a genuine delivery.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Result, error) {
 	r, err := v.verify(ctx, h, body)
 	if err != nil {

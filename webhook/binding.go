@@ -27,7 +27,9 @@ var ErrNotBound = errors.New("webhook: delivery not bound to this receiver")
 // BindingCheck decides whether a verified dynamic delivery was meant for
 // this receiver (see WithBinding). It returns nil to accept the delivery, an
 // error wrapping ErrNotBound to reject it (403), or any other error when it
-// could not decide, e.g. its store is down (503, so Gemini retries).
+// could not decide, e.g. its store is down (503, so Gemini retries). ctx
+// carries the Handler's time budget; any error returned once it has ended
+// is answered 503, ErrNotBound included.
 //
 // The event's body is authenticated for the dynamic schemes that sign it
 // (Ed25519 "v1a", what Gemini sends), but not for the JWT form, whose
@@ -91,7 +93,8 @@ const (
 // A dynamic delivery is signed with Google's global keys, so a valid
 // signature proves Google sent it to someone, not to this receiver: any
 // Gemini customer can replay here the deliveries Google made to them,
-// within the 5-minute timestamp tolerance. Binder closes that hole. When creating a job, put Metadata(key) in its
+// within the verifier's timestamp tolerance (5 minutes by default). Binder
+// closes that hole. When creating a job, put Metadata(key) in its
 // webhook_config.user_metadata; Gemini echoes it on every event of the job,
 // and Check accepts only events whose token was minted under this Binder's
 // secret for the key they carry. Checking needs no per-job storage.

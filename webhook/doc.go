@@ -35,20 +35,23 @@
 //	method other than POST                                 405, Allow: POST
 //	body larger than the cap (WithMaxBodyBytes, 64 KiB)    413
 //	body unreadable (client went away mid-body)            400
-//	signing keys unavailable (verify.ErrJWKSUnavailable:   503, Retry-After: 30,
-//	  Google's key endpoint down or slow, nothing cached)    logged as an error
+//	cannot verify now (verify.ErrJWKSUnavailable: the      503, Retry-After: 30,
+//	  key endpoint down or slow with nothing cached, or    logged as an error
+//	  keys unchecked when the Ed25519 budget ran out)
+//	Verify failed after the time budget (ctx deadline)     503
 //	signature, timestamp or headers fail verification      401 "invalid signature"
 //	body authentic but not a valid event (Parse error)     400 naming the bad field
 //	dynamic delivery, no binding check configured          403, logged with the fix
 //	dynamic delivery failing the binding (ErrNotBound)     403
 //	binding check could not decide (any other error)       503
+//	binding check failed after the time budget             503
 //	webhook-id already processed                           200 "duplicate", fn not called
 //	copy of a webhook-id being processed right now         waits, then as the first ended:
 //	                                                       200 "duplicate" if it succeeded,
 //	                                                       else runs fn; 503 if out of budget
 //	deduplicator failed                                    500
 //	fn returned an error                                   500
-//	fn returned an error after its budget (ctx deadline)   503
+//	fn returned an error after the time budget             503
 //	fn panicked (recovered, logged with its stack)         500
 //	fn returned nil, whatever the type, known or not       200 "ok"
 //
@@ -69,18 +72,21 @@
 //
 // # Slow work
 //
-// Gemini expects the answer within a few seconds. The HandlerFunc gets a
-// time budget (WithTimeout; DefaultTimeout is 3 s) as its ctx's deadline,
-// runs on the request's goroutine like any net/http handler, and must
-// honour ctx; an error after the deadline is answered 503, and Gemini
-// retries. Do not do the work in the HandlerFunc: record the event (a
-// buffered channel, a queue, a database row, dispatch.Dispatcher.Deliver)
-// and return; process it elsewhere. Events are thin anyway: fetch results
-// with the genai client from the ids they carry. For a hard limit on the
-// answer even when the HandlerFunc ignores ctx, wrap the Handler in
-// http.TimeoutHandler. Give the http.Server a ReadHeaderTimeout,
-// ReadTimeout, WriteTimeout (longer than the budget) and IdleTimeout, as
-// in the example of NewHandler.
+// Gemini expects the answer within a few seconds. Each delivery gets a
+// time budget (WithTimeout; DefaultTimeout is 3 s), counted from when its
+// body has been read, as the deadline of the ctx given to the Verifier (a
+// key fetch), the binding check (a store lookup), the Deduplicator (a wait
+// for a concurrent copy) and the HandlerFunc, which gets what the others
+// left. Whichever of them fails once the deadline has passed is answered
+// 503, and Gemini retries. The HandlerFunc runs on the request's goroutine
+// like any net/http handler, and must honour ctx. Do not do the work in
+// the HandlerFunc: record the event (a buffered channel, a queue, a
+// database row, dispatch.Dispatcher.Deliver) and return; process it
+// elsewhere. Events are thin anyway: fetch results with the genai client
+// from the ids they carry. For a hard limit on the answer even when the
+// HandlerFunc ignores ctx, wrap the Handler in http.TimeoutHandler. Give
+// the http.Server a ReadHeaderTimeout, ReadTimeout, WriteTimeout (longer
+// than the budget) and IdleTimeout, as in the example of NewHandler.
 //
 // # The replay hole and receiver binding
 //
@@ -90,8 +96,8 @@
 // signature proves Google sent the delivery to someone, not to you. Any
 // Gemini customer can create a job pointing at their own server, receive
 // its validly signed deliveries, and replay them to your endpoint within
-// the 5-minute timestamp tolerance: events about jobs you never created,
-// as many as they like.
+// the verifier's timestamp tolerance (5 minutes by default): events about
+// jobs you never created, as many as they like.
 //
 // So the Handler accepts a dynamic delivery only when a binding check
 // (WithBinding) says it is yours; a Handler without one refuses every

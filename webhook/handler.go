@@ -20,9 +20,11 @@ import (
 // implementation must keep these rules:
 //
 //   - Return an error for a delivery it cannot authenticate. An error
-//     wrapping verify.ErrJWKSUnavailable means it could not decide because
-//     the signing keys could not be fetched: the Handler answers 503 and
-//     Gemini retries. Any other error is answered 401.
+//     wrapping verify.ErrJWKSUnavailable means it could not decide (the
+//     signing keys could not be fetched, or not all checked): the Handler
+//     answers 503 and Gemini retries. So is an error returned once ctx,
+//     which carries the Handler's time budget (WithTimeout), has ended.
+//     Any other error is answered 401.
 //   - Set Result.Scheme to a dynamic scheme (verify.Scheme.Dynamic) for a
 //     delivery signed with keys that are not this receiver's own, such as
 //     Google's global keys: only then does the Handler apply the receiver
@@ -50,9 +52,9 @@ type Verifier interface {
 // HandlerFunc receives each verified, parsed, bound, not yet processed
 // event. It returns nil once the event is safely handed off (the delivery
 // is then acknowledged and its webhook-id remembered), or an error to have
-// Gemini deliver it again later. It must return within the Handler's time
-// budget (WithTimeout) and should honour ctx. dispatch.Dispatcher.Deliver
-// is one.
+// Gemini deliver it again later. It must return within what is left of the
+// Handler's time budget (WithTimeout), which ctx carries, and should honour
+// ctx. dispatch.Dispatcher.Deliver is one.
 type HandlerFunc func(ctx context.Context, ev *Event) error
 
 // Handler is an http.Handler receiving Gemini webhook deliveries; see the
@@ -127,13 +129,14 @@ func NewHandler(v Verifier, fn HandlerFunc, opts ...Option) *Handler {
 }
 
 // isNil reports whether x is nil or holds a nil pointer, map, slice,
-// function or channel.
+// function or channel. (The dynamic value of an interface is never itself
+// of interface kind.)
 func isNil(x any) bool {
 	if x == nil {
 		return true
 	}
 	switch rv := reflect.ValueOf(x); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.UnsafePointer:
 		return rv.IsNil()
 	}
 	return false
@@ -153,7 +156,7 @@ const (
 	msgBadBody    = "cannot read request body\n"
 	msgSignature  = "invalid signature\n"
 	msgNotBound   = "delivery not bound to this receiver\n"
-	msgNoKeys     = "signing keys unavailable, retry later\n"
+	msgNoKeys     = "cannot verify the delivery now, retry later\n"
 	msgUndecided  = "cannot check the delivery now, retry later\n"
 	msgInternal   = "internal error\n"
 	msgTimeout    = "timed out, retry later\n"
@@ -186,21 +189,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// One budget for everything that may wait on someone else: the key
+	// fetch in Verify, the binding check's store, a concurrent copy in
+	// dedup and the HandlerFunc.
+	reqCtx := ctx
+	cancel := context.CancelFunc(func() {})
+	if h.opts.timeout > 0 {
+		ctx, cancel = context.WithTimeout(reqCtx, h.opts.timeout)
+	}
+	defer cancel()
+
 	res, err := h.v.Verify(ctx, r.Header, body)
 	if err != nil {
 		// verify's errors name the reason without secrets or signatures.
 		// The webhook-id header is unauthenticated here: logged, truncated,
 		// and used for nothing else.
-		if errors.Is(err, verify.ErrJWKSUnavailable) {
-			log.LogAttrs(ctx, slog.LevelError, "webhook: cannot verify: the signing-key endpoint (JWKS) is unavailable; answering 503 so that Gemini retries",
+		switch {
+		case errors.Is(err, verify.ErrJWKSUnavailable):
+			log.LogAttrs(ctx, slog.LevelError, "webhook: cannot verify now (signing keys unavailable, or not all checked); answering 503 so that Gemini retries",
 				slog.String("reason", err.Error()), slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
 			w.Header().Set("Retry-After", retryAfterKeys)
 			answer(w, http.StatusServiceUnavailable, msgNoKeys)
-			return
+		case ctx.Err() != nil:
+			// The budget ran out (or the client left) before the Verifier
+			// decided: the delivery may be genuine.
+			log.LogAttrs(ctx, slog.LevelError, "webhook: verification exceeded the time budget; answering 503 so that Gemini retries",
+				slog.Duration("budget", h.opts.timeout), slog.String("reason", err.Error()),
+				slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
+			answer(w, http.StatusServiceUnavailable, msgTimeout)
+		default:
+			log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery rejected", slog.String("reason", err.Error()),
+				slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
+			answer(w, http.StatusUnauthorized, msgSignature)
 		}
-		log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery rejected", slog.String("reason", err.Error()),
-			slog.String("webhook_id", truncate(r.Header.Get(headerWebhook), 100)), remote(r))
-		answer(w, http.StatusUnauthorized, msgSignature)
 		return
 	}
 
@@ -215,21 +236,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev.WebhookID = res.WebhookID
 	ev.Auth = res
 
-	if res.Scheme.Dynamic() && !h.bound(w, r, ev) {
+	if res.Scheme.Dynamic() && !h.bound(ctx, w, r, ev) {
 		return
 	}
 
-	fnCtx, cancel := ctx, context.CancelFunc(func() {})
-	if h.opts.timeout > 0 {
-		fnCtx, cancel = context.WithTimeout(ctx, h.opts.timeout)
-	}
-	defer cancel()
-
 	release := func(bool) {}
 	if h.dedup != nil && ev.WebhookID != "" {
-		rel, dup, err := h.dedup.Begin(fnCtx, ev.WebhookID)
+		rel, dup, err := h.dedup.Begin(ctx, ev.WebhookID)
 		switch {
-		case err != nil && fnCtx.Err() != nil:
+		case err != nil && ctx.Err() != nil:
 			// Out of time (or the client left) while a concurrent copy of
 			// this delivery was being processed: let Gemini retry.
 			log.LogAttrs(ctx, slog.LevelWarn, "webhook: gave up waiting for a concurrent copy", slog.String("webhook_id", ev.WebhookID))
@@ -250,7 +265,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release = rel
 	}
 
-	err = h.call(fnCtx, ev)
+	err = h.call(ctx, ev)
 	release(err == nil)
 	var p *panicError
 	switch {
@@ -263,7 +278,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.LogAttrs(ctx, slog.LevelError, "webhook: handler panicked", slog.Any("panic", p.value), slog.String("stack", string(p.stack)),
 			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)))
 		answer(w, http.StatusInternalServerError, msgInternal)
-	case errors.Is(fnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && reqCtx.Err() == nil:
 		log.LogAttrs(ctx, slog.LevelError, "webhook: handler exceeded its time budget", slog.Duration("budget", h.opts.timeout),
 			slog.String("error", err.Error()), slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)))
 		answer(w, http.StatusServiceUnavailable, msgTimeout)
@@ -274,10 +289,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// bound applies the receiver binding to a dynamic delivery. It reports
-// whether the delivery may go on; if not, it has answered.
-func (h *Handler) bound(w http.ResponseWriter, r *http.Request, ev *Event) bool {
-	ctx, log := r.Context(), h.opts.logger
+// bound applies the receiver binding to a dynamic delivery, within the
+// budget ctx carries. It reports whether the delivery may go on; if not, it
+// has answered.
+func (h *Handler) bound(ctx context.Context, w http.ResponseWriter, r *http.Request, ev *Event) bool {
+	log := h.opts.logger
 	switch {
 	case h.opts.skipBinding:
 		return true
@@ -291,6 +307,13 @@ func (h *Handler) bound(w http.ResponseWriter, r *http.Request, ev *Event) bool 
 	switch {
 	case err == nil:
 		return true
+	case ctx.Err() != nil:
+		// Out of time (or the client left) before the check decided, even
+		// if it then reports ErrNotBound: the delivery may be genuine.
+		log.LogAttrs(ctx, slog.LevelError, "webhook: binding check exceeded the time budget; answering 503 so that Gemini retries",
+			slog.Duration("budget", h.opts.timeout), slog.String("error", err.Error()),
+			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)))
+		answer(w, http.StatusServiceUnavailable, msgTimeout)
 	case errors.Is(err, ErrNotBound):
 		log.LogAttrs(ctx, slog.LevelWarn, "webhook: delivery not bound to this receiver", slog.String("reason", err.Error()),
 			slog.String("webhook_id", ev.WebhookID), slog.String("type", string(ev.Type)), remote(r))

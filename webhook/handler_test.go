@@ -220,8 +220,8 @@ func TestHandlerStatus(t *testing.T) {
 				r.Header.Set("Webhook-Signature", "keys-down")
 				return r
 			},
-			code: 503, body: "signing keys unavailable, retry later\n", header: map[string]string{"Retry-After": "30"},
-			logHas: `level=ERROR msg="webhook: cannot verify: the signing-key endpoint (JWKS) is unavailable`,
+			code: 503, body: "cannot verify the delivery now, retry later\n", header: map[string]string{"Retry-After": "30"},
+			logHas: `level=ERROR msg="webhook: cannot verify now (signing keys unavailable, or not all checked)`,
 		},
 		{
 			name: "signing keys unavailable, static-looking delivery",
@@ -230,7 +230,7 @@ func TestHandlerStatus(t *testing.T) {
 				r.Header.Set("Webhook-Signature", "keys-down")
 				return r
 			},
-			code: 503, body: "signing keys unavailable, retry later\n", header: map[string]string{"Retry-After": "30"},
+			code: 503, body: "cannot verify the delivery now, retry later\n", header: map[string]string{"Retry-After": "30"},
 			logHas: "HTTP status 503",
 		},
 		{

@@ -13,7 +13,7 @@ const (
 	// 20 kB; the cap leaves room for generous user_metadata while bounding
 	// what a flood of unauthenticated requests can make the Handler buffer.
 	DefaultMaxBodyBytes = 64 << 10
-	// DefaultTimeout is the time budget of a HandlerFunc. Gemini wants an
+	// DefaultTimeout is the time budget of a delivery. Gemini wants an
 	// answer "within a few seconds" and does not say how many; 3 seconds
 	// leaves room for the network and for Gemini's own timer, and is a
 	// thousand times what a hand-off to a queue or store should take.
@@ -76,11 +76,15 @@ func WithDeduplicator(d Deduplicator) Option {
 	}
 }
 
-// WithTimeout sets the time budget of the HandlerFunc, so that Gemini gets
-// its answer before it gives up: the HandlerFunc's ctx carries this
-// deadline, and an error returned once it has passed is answered 503 (Gemini
-// retries) rather than 500. d <= 0 removes the budget; ctx then ends only
-// with the request. The default is DefaultTimeout.
+// WithTimeout sets the time budget of a delivery, so that Gemini gets its
+// answer before it gives up. It starts once the body has been read and
+// covers every step that may wait on someone else: Verify (a key fetch),
+// the binding check, the Deduplicator and the HandlerFunc, whose ctx all
+// carry this one deadline; the HandlerFunc gets what the steps before it
+// left. A Verify, a binding check or a HandlerFunc that fails once the
+// deadline has passed is answered 503 (Gemini retries) rather than 401,
+// 403 or 500. d <= 0 removes the budget; ctx then ends only with the
+// request. The default is DefaultTimeout.
 //
 // The HandlerFunc runs on the request's goroutine, as net/http handlers do,
 // and must honour ctx: one that ignores it delays the answer. For a hard
@@ -100,9 +104,10 @@ func WithTimeout(d time.Duration) Option {
 // Gemini customer, not to this receiver, so the Handler needs another proof
 // that the job is this receiver's (see Binder, and AnyOf to combine checks).
 //
-// The Handler runs check after parsing and before deduplication, and
-// answers 403 when it returns an error wrapping ErrNotBound and 503 (Gemini
-// retries) for any other error, which means it could not decide. Static
+// The Handler runs check after parsing and before deduplication, within
+// the time budget (WithTimeout), and answers 403 when it returns an error
+// wrapping ErrNotBound and 503 (Gemini retries) for any other error, which
+// means it could not decide, or for any error once the budget has ended. Static
 // deliveries, signed with a secret of this receiver's own webhook, are not
 // checked. Without WithBinding, or with a nil check, every dynamic delivery
 // is refused with 403. The last of WithBinding and InsecureSkipBinding
@@ -122,9 +127,10 @@ func WithBinding(check BindingCheck) Option {
 // Google sent it to some Gemini customer, not to this receiver. Any Gemini
 // customer can create a job whose webhook_config points at a server of
 // their own, receive its validly signed deliveries, and replay them to this
-// endpoint within the 5-minute timestamp tolerance: without a binding
-// check each replay reaches the HandlerFunc as a genuine event, as often as
-// the sender likes, about jobs this receiver never created.
+// endpoint within the verifier's timestamp tolerance (5 minutes by
+// default): without a binding check each replay reaches the HandlerFunc as
+// a genuine event, as often as the sender likes, about jobs this receiver
+// never created.
 //
 // It exists for tests, and for receivers that treat every event as a hint
 // only and re-read the job through the Gemini API with their own

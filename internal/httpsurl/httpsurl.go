@@ -20,6 +20,11 @@ func Check(u string) error {
 	}
 	p, err := url.Parse(u)
 	if err != nil {
+		// *url.Error quotes the URL, password included: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("invalid URL: %w", err)
 	}
 	if p.Hostname() == "" {

@@ -36,6 +36,8 @@ func TestCheck(t *testing.T) {
 		{"://bad", false},
 		{"https://example.com/%zz", false},
 		{"http://user:secret@example.com/", false},
+		{"https://user:secret@exa mple.com/", false},
+		{"https://user:secret@example.com/%zz", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

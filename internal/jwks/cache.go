@@ -18,12 +18,12 @@ const (
 	defaultMaxTTL          = 24 * time.Hour
 	defaultRefetchInterval = 30 * time.Second
 	defaultMaxBytes        = 1 << 20
-	defaultClientTimeout   = 10 * time.Second
 )
 
-// fetchTimeout bounds one fetch. The fetch runs in its own goroutine, on a
-// context detached from the callers' cancellation (see Cache), so this is
-// what ends it when a key server never answers.
+// fetchTimeout bounds one fetch, whatever the HTTP client. The fetch runs
+// in its own goroutine, on a context detached from the callers'
+// cancellation (see Cache), so this is what ends it when a key server never
+// answers; the default client needs no timeout of its own.
 const fetchTimeout = 10 * time.Second
 
 // maxRedirects bounds redirects followed by the default HTTP client.
@@ -40,10 +40,10 @@ type Config struct {
 	// URL is the JWK Set location: https, or http only when the host is a
 	// loopback address (see ValidateURL).
 	URL string
-	// HTTPClient performs the fetches. nil means a client with a 10 s
-	// timeout that refuses redirects to URLs ValidateURL rejects and https
-	// to http downgrades; http.DefaultClient is never used because it has
-	// no timeout. A client supplied here is used as is.
+	// HTTPClient performs the fetches. nil means a client that refuses
+	// redirects to URLs ValidateURL rejects and https to http downgrades,
+	// which http.DefaultClient does not. A client supplied here is used as
+	// is. Either way a fetch ends for the cache within 10 s (see Cache).
 	HTTPClient *http.Client
 	// Now is the clock for TTLs and the refetch interval; nil means time.Now.
 	Now func() time.Time
@@ -68,12 +68,14 @@ type Config struct {
 // Fetching: at most one fetch runs at a time, in a goroutine of its own
 // started by the Keys or Refresh call that found it needed (never by New),
 // on a context that keeps the starting caller's values but not its
-// cancellation, bounded by a 10 s timeout: the fetch always ends within
-// that time (the HTTP client must honour the request's context, as
-// net/http's does). Every caller, the starting one included, waits for the
-// fetch's result or for its own context, whichever comes first, and a
-// caller that leaves early does not stop the fetch: its result serves the
-// next callers. Keys never waits when it holds a set, even an expired one:
+// cancellation, bounded by a 10 s timeout. The fetch always ends for the
+// cache within that time: its outcome is recorded then, a failure if the
+// HTTP client has not returned, so a client that ignores the request's
+// context (net/http's honours it) cannot keep the cache from fetching
+// again; it only keeps its own goroutine blocked. Every caller, the
+// starting one included, waits for the fetch's result or for its own
+// context, whichever comes first, and a caller that leaves early does not
+// stop the fetch: its result serves the next callers. Keys never waits when it holds a set, even an expired one:
 // it returns that set at once and the refetch runs meanwhile.
 //
 // TTL: a set is fresh for the response's Cache-Control max-age (minus Age)
@@ -150,12 +152,11 @@ func New(cfg Config) (*Cache, error) {
 	return c, nil
 }
 
-// defaultClient has a timeout, and follows only redirects that stay
-// acceptable: a redirect must not take the fetch to plain http on a
-// non-loopback host, nor from https to http at all.
+// defaultClient follows only redirects that stay acceptable: a redirect
+// must not take the fetch to plain http on a non-loopback host, nor from
+// https to http at all. It has no Timeout: fetchTimeout bounds every fetch.
 func defaultClient() *http.Client {
 	return &http.Client{
-		Timeout: defaultClientTimeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("jwks: stopped after %d redirects", maxRedirects)
@@ -260,31 +261,55 @@ func (c *Cache) startLocked(ctx context.Context) (*fetchCall, error) {
 	return call, nil
 }
 
-// run performs call's fetch, records the outcome and wakes the waiters. The
-// deferred bookkeeping also runs if the fetch panics (the panic becomes the
-// fetch's error: nobody else could recover it in this goroutine), so
-// waiters are never stranded and the next caller can fetch again.
+// run performs call's fetch, records the outcome and wakes the waiters.
+// The fetch itself runs in a goroutine of its own, so that the outcome is
+// recorded at fetchTimeout even when the HTTP client does not honour the
+// request's context: the next caller after RefetchInterval can then fetch
+// again. Such a client's goroutine stays blocked until its transport
+// returns, and its late result is dropped; that leak is the transport's
+// fault, and it costs one goroutine per RefetchInterval at most. A panic in
+// the fetch becomes its error (nobody else could recover it in that
+// goroutine), so waiters are never stranded.
 func (c *Cache) run(ctx context.Context, call *fetchCall) {
-	var set *Set
-	err := fmt.Errorf("%w: fetch did not complete", ErrUnavailable)
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: fetch panicked: %v", ErrUnavailable, r)
-		}
-		c.mu.Lock()
-		if err == nil {
-			c.set, c.lastErr = set, nil
-		} else {
-			c.lastErr = err
-		}
-		call.set, call.err = c.set, err
-		c.inflight = nil
-		c.mu.Unlock()
-		close(call.done)
-	}()
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	set, err = c.fetch(fctx)
+	type outcome struct {
+		set *Set
+		err error
+	}
+	done := make(chan outcome, 1) // buffered: a late fetch must not block
+	go func() {
+		o := outcome{err: fmt.Errorf("%w: fetch did not complete", ErrUnavailable)}
+		defer func() {
+			if r := recover(); r != nil {
+				o = outcome{err: fmt.Errorf("%w: fetch panicked: %v", ErrUnavailable, r)}
+			}
+			done <- o
+		}()
+		o.set, o.err = c.fetch(fctx)
+	}()
+
+	var o outcome
+	select {
+	case o = <-done:
+	case <-fctx.Done():
+		select {
+		case o = <-done: // the fetch ended at the deadline too: keep its result
+		default:
+			o.err = fmt.Errorf("%w: no answer from the key server within %v: %w", ErrUnavailable, fetchTimeout, context.Cause(fctx))
+		}
+	}
+
+	c.mu.Lock()
+	if o.err == nil {
+		c.set, c.lastErr = o.set, nil
+	} else {
+		c.lastErr = o.err
+	}
+	call.set, call.err = c.set, o.err
+	c.inflight = nil
+	c.mu.Unlock()
+	close(call.done)
 }
 
 // wait blocks until call finishes or ctx ends. When ctx ends first it

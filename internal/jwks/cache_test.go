@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/genaihook/genaihook/internal/jwks/jwkstest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -180,8 +180,8 @@ func TestNew(t *testing.T) {
 	if c.minTTL != 5*time.Minute || c.maxTTL != 24*time.Hour || c.refetchInterval != 30*time.Second || c.maxBytes != 1<<20 {
 		t.Errorf("defaults = %v %v %v %v", c.minTTL, c.maxTTL, c.refetchInterval, c.maxBytes)
 	}
-	if c.client == nil || c.client == http.DefaultClient || c.client.Timeout != 10*time.Second {
-		t.Errorf("default client = %+v, want a fresh client with a 10 s timeout", c.client)
+	if c.client == nil || c.client == http.DefaultClient || c.client.CheckRedirect == nil {
+		t.Errorf("default client = %+v, want a fresh client with a redirect policy", c.client)
 	}
 	if c.now == nil {
 		t.Error("default clock not set")
@@ -603,50 +603,6 @@ func TestExpiredSetServedDuringFetch(t *testing.T) {
 	wantRequests(t, srv, 2)
 }
 
-// hangingTransport is a key server inside a synctest bubble: a RoundTripper
-// that answers with doc, or, while hanging, holds each request until
-// release is closed or the request's context ends. Blocking on its
-// channels is durable, so the bubble's clock moves on meanwhile.
-type hangingTransport struct {
-	mu       sync.Mutex
-	doc      []byte
-	hang     bool
-	release  chan struct{}
-	requests int
-}
-
-func newHangingTransport(doc []byte, hang bool) *hangingTransport {
-	return &hangingTransport{doc: doc, hang: hang, release: make(chan struct{})}
-}
-
-func (tr *hangingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	tr.mu.Lock()
-	tr.requests++
-	hang, release := tr.hang, tr.release
-	tr.mu.Unlock()
-	if hang {
-		select {
-		case <-release:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{},
-		Body: io.NopCloser(bytes.NewReader(tr.doc)), Request: req}, nil
-}
-
-func (tr *hangingTransport) setHang(hang bool) {
-	tr.mu.Lock()
-	tr.hang = hang
-	tr.mu.Unlock()
-}
-
-func (tr *hangingTransport) count() int {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return tr.requests
-}
-
 // TestFetchRespectsCallerContext checks, on the bubble's clock, that no
 // caller is held beyond its own context by a key server that hangs, that
 // the fetch it started goes on and serves later callers, and that a fetch
@@ -676,9 +632,10 @@ func TestFetchRespectsCallerContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				tr := newHangingTransport(docA, true)
+				tr := jwkstest.NewTransport(docA)
+				tr.Hold()
 				c := newTestCache(t, "https://keys.example/jwks.json", newClock(), func(cfg *Config) {
-					cfg.HTTPClient = &http.Client{Transport: tr}
+					cfg.HTTPClient = tr.Client()
 				})
 				start := time.Now()
 				s, err := tt.call(c)
@@ -689,14 +646,15 @@ func TestFetchRespectsCallerContext(t *testing.T) {
 					t.Fatalf("got %v, %v; want ErrUnavailable", edIDs(s), err)
 				}
 				if tt.want == fetchTimeout {
+					tr.Release()
 					return
 				}
 				// The fetch is still running; once the server answers, its
 				// result serves the next caller without another request.
-				close(tr.release)
+				tr.Release()
 				synctest.Wait()
 				mustKeys(t, c, idsA)
-				if n := tr.count(); n != 1 {
+				if n := tr.Requests(); n != 1 {
 					t.Errorf("server saw %d requests, want 1", n)
 				}
 			})
@@ -709,14 +667,14 @@ func TestFetchRespectsCallerContext(t *testing.T) {
 // then returns the old set with an error when its context ends.
 func TestStaleSetWhileRefreshHangs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tr := newHangingTransport(docA, false)
+		tr := jwkstest.NewTransport(docA)
 		clock := newClock()
 		c := newTestCache(t, "https://keys.example/jwks.json", clock, func(cfg *Config) {
-			cfg.HTTPClient = &http.Client{Transport: tr}
+			cfg.HTTPClient = tr.Client()
 		})
 		first := mustKeys(t, c, idsA)
 
-		tr.setHang(true)
+		tr.Hold()
 		clock.Advance(defaultMinTTL) // expired
 		start := time.Now()
 		for range 3 {
@@ -737,9 +695,65 @@ func TestStaleSetWhileRefreshHangs(t *testing.T) {
 		if s != first || !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Refresh = %v, %v; want the expired set and ErrUnavailable", edIDs(s), err)
 		}
-		if n := tr.count(); n != 2 {
+		if n := tr.Requests(); n != 2 {
 			t.Errorf("server saw %d requests, want 2 (one refetch shared by every call)", n)
 		}
-		close(tr.release)
+		tr.Release()
 	})
 }
+
+// TestFetchTimeoutWithTransportIgnoringContext checks, on the bubble's
+// clock, that a fetch whose transport ignores the request's context still
+// ends for the cache at the fetch timeout, and that once RefetchInterval
+// has passed the next caller fetches again rather than wait for the stuck
+// request forever.
+func TestFetchTimeoutWithTransportIgnoringContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stuck := jwkstest.NewTransport(docA)
+		stuck.IgnoreContext = true
+		stuck.Hold()
+		working := jwkstest.NewTransport(docB)
+		var calls atomic.Int32
+		clock := newClock()
+		c := newTestCache(t, "https://keys.example/jwks.json", clock, func(cfg *Config) {
+			cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if calls.Add(1) == 1 {
+					return stuck.RoundTrip(r)
+				}
+				return working.RoundTrip(r)
+			})}
+		})
+		defer stuck.Release() // let the stuck request's goroutine end with the bubble
+
+		for _, call := range []struct {
+			name string
+			f    func(context.Context) (*Set, error)
+		}{{"Keys", c.Keys}, {"Refresh", c.Refresh}} {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*fetchTimeout)
+			start := time.Now()
+			s, err := call.f(ctx)
+			cancel()
+			if got := time.Since(start); call.name == "Keys" && got != fetchTimeout {
+				t.Errorf("cold Keys returned after %v, want the fetch timeout %v", got, fetchTimeout)
+			}
+			if s != nil || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("%s while the transport is stuck = %v, %v; want ErrUnavailable", call.name, edIDs(s), err)
+			}
+		}
+
+		clock.Advance(defaultRefetchInterval)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*fetchTimeout)
+		defer cancel()
+		s, err := c.Keys(ctx)
+		if err != nil || !cmp.Equal(edIDs(s), idsB) {
+			t.Fatalf("Keys after the refetch interval = %v, %v; want %v from a new fetch", edIDs(s), err, idsB)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("transport saw %d requests, want 2", n)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -14,9 +14,10 @@
 //     and retries after a failed fetch happen at most once per
 //     Config.RefetchInterval, measured from the last attempt.
 //   - Concurrent callers share one in-flight fetch. It runs in a goroutine
-//     of its own, started by the call that needs it (never by New) and
-//     ended within a 10 s timeout; each caller waits for it or for its own
-//     context, whichever comes first.
+//     of its own, started by the call that needs it (never by New), and
+//     is over for the cache within a 10 s timeout, even when the HTTP
+//     client ignores the request's context; each caller waits for it or
+//     for its own context, whichever comes first.
 //   - While a fetch runs, and when it fails, the last good set keeps being
 //     served: Keys returns an expired set at once rather than wait.
 //   - The response body is capped at Config.MaxBytes; status must be 200.
