@@ -66,10 +66,11 @@
 // not hold Config.Audience, the error quotes the aud it carried, so that
 // the right value can be configured. For the same reason, the Result of a
 // JWT delivery takes its WebhookID and Timestamp from the claims, never from
-// the unsigned headers. Set Issuer as well, and never point JWKSURL at a
-// general-purpose key set such as Google's OAuth certificates, whose keys
-// sign ID tokens that anyone can obtain for any audience: New refuses that
-// URL unless Issuer is set to something other than accounts.google.com.
+// the unsigned headers. Never point JWKSURL at a general-purpose key set
+// such as Google's OAuth certificates, whose keys sign ID tokens that
+// anyone can obtain for any audience: with Audience set, New refuses any
+// JWKSURL other than GeminiJWKSURL (or an http loopback URL, for tests)
+// unless Issuer is set, to something other than accounts.google.com.
 //
 // # The replay hole
 //
@@ -105,11 +106,19 @@
 //	ErrWrongAudience          a JWT for another audience               401
 //	ErrWrongIssuer            a JWT from another issuer                401
 //	ErrJWKSUnavailable        Google's keys could not be obtained,     503, Retry-After: 30
-//	                          or not all checked within the budget
+//	                          or not all checked within the budget,
+//	                          or none verifies and the set predates
+//	                          the delivery but cannot be refetched yet
 //	ErrBadConfig              the Config (or Sign's secret) is wrong   an error at start-up
 //
 // ErrJWKSUnavailable means "undecided, try again": the keys could not be
-// obtained, or MaxEd25519Checks ran out before every key was tried. It
+// obtained, MaxEd25519Checks ran out before every key was tried, or no
+// cached key verifies a v1a delivery while the set was fetched before the
+// delivery was signed (the earlier of its webhook-timestamp and its
+// arrival) and the refetch rate limit keeps it from being refreshed: a key
+// Google published meanwhile may have signed it. A no-match against a set
+// fetched at or after that moment, in particular one fetched for this very
+// call, is ErrNoMatchingSignature, a 401. It
 // wins over a v1 entry of the same delivery that did not verify. Gemini
 // retries every non-2xx answer for 24 hours and switches off a receiver
 // that keeps failing. A 401 says the delivery is a forgery and no retry

@@ -292,12 +292,91 @@ func TestRefetchRateLimit(t *testing.T) {
 			h = headers("", "", unknownKID)
 		}
 		_, err := v.Verify(ctx, h, body)
-		if !errors.Is(err, ErrNoMatchingSignature) && !errors.Is(err, ErrUnknownKey) {
+		// A v1a forgery checked against a set older than it is undecided
+		// (see TestEd25519KeyPublishedWithinRefetchInterval); either way it
+		// must not cost a fetch.
+		if !errors.Is(err, ErrNoMatchingSignature) && !errors.Is(err, ErrUnknownKey) && !errors.Is(err, ErrJWKSUnavailable) {
 			t.Fatalf("forged delivery %d: Verify error = %v", i, err)
 		}
 	}
 	if got := f.srv.fetches.Load(); got > 2 {
 		t.Errorf("JWKS fetched %d times for 1000 forged deliveries, want at most 2", got)
+	}
+}
+
+// TestEd25519KeyPublishedWithinRefetchInterval checks the rule that tells a
+// forgery from a delivery signed with a key Google published after the last
+// fetch: a no-match is final (401) only against a set fetched at or after
+// the delivery was signed (its timestamp, bounded by its arrival); when the
+// rate limit defers the refetch of an older set it is undecided (503), and
+// the retry after the interval verifies. Neither case costs a fetch within
+// the interval.
+func TestEd25519KeyPublishedWithinRefetchInterval(t *testing.T) {
+	const interval = 30 * time.Second // the default
+	tests := []struct {
+		name        string
+		publish     bool          // Google adds the key "ed-new" after the first fetch
+		advance     time.Duration // from the first fetch to the delivery's arrival
+		signer      string        // "ed-new" or "forger"
+		tsOffset    time.Duration // webhook-timestamp minus arrival
+		wantErr     error
+		wantFetches int64
+	}{
+		{"new key, 10 s after the fetch", true, 10 * time.Second, "ed-new", 0, ErrJWKSUnavailable, 1},
+		{"new key, just inside the interval", true, interval - time.Nanosecond, "ed-new", 0, ErrJWKSUnavailable, 1},
+		{"new key, once the interval has passed", true, interval, "ed-new", 0, nil, 2},
+		{"new key, signed a minute ago", true, 10 * time.Second, "ed-new", -time.Minute, ErrNoMatchingSignature, 1},
+		{"forgery within the interval", false, 10 * time.Second, "forger", 0, ErrJWKSUnavailable, 1},
+		{"forgery signed before the fetch", false, 10 * time.Second, "forger", -20 * time.Second, ErrNoMatchingSignature, 1},
+		{"forgery signed at the fetch", false, 10 * time.Second, "forger", -10 * time.Second, ErrNoMatchingSignature, 1},
+		{"forgery at the instant of the fetch", false, 0, "forger", 0, ErrNoMatchingSignature, 1},
+		{"forgery dated in the future: arrival bounds it", false, 10 * time.Second, "forger", 4 * time.Minute, ErrJWKSUnavailable, 1},
+		{"forgery after the interval: a fetch runs for it", false, interval, "forger", 0, ErrNoMatchingSignature, 2},
+		{"forgery dated in the future, a fetch runs for it", false, interval, "forger", 4 * time.Minute, ErrNoMatchingSignature, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newDynamicFixture(t)
+			v := f.verifier(t, nil)
+			body := []byte(vecBody)
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, f.v1aHeaders(f.ed[0], body), body); err != nil {
+				t.Fatal(err)
+			}
+			signer := newEdKey(t, tt.signer)
+			if tt.publish {
+				f.srv.setKeys(f.ed[0].jwk(), f.ed[1].jwk(), f.ed[2].jwk(), signer.jwk(), f.rsa.jwk())
+			}
+			f.clock.Advance(tt.advance)
+			ts := itoa(f.clock.Now().Add(tt.tsOffset).Unix())
+			h := headers(vecID, ts, v1aEntry(signer.priv, vecID, ts, body))
+			_, err := v.Verify(ctx, h, body)
+			if !errors.Is(err, tt.wantErr) || err != nil && tt.wantErr == nil {
+				t.Fatalf("Verify error = %v, want %v", err, tt.wantErr)
+			}
+			if errors.Is(err, ErrJWKSUnavailable) && !strings.Contains(err.Error(), "could not be refreshed yet") {
+				t.Errorf("Verify error = %v, want a reason saying the keys could not be refreshed yet", err)
+			}
+			if n := f.srv.fetches.Load(); n != tt.wantFetches {
+				t.Errorf("JWKS fetched %d times, want %d", n, tt.wantFetches)
+			}
+			if !errors.Is(err, ErrJWKSUnavailable) {
+				return
+			}
+			// Gemini retries after Retry-After, which matches the interval:
+			// the retry is checked against a set fetched for it.
+			f.clock.Advance(interval)
+			_, err = v.Verify(ctx, h, body)
+			switch {
+			case tt.publish && err != nil:
+				t.Errorf("retry: Verify error = %v, want success", err)
+			case !tt.publish && !errors.Is(err, ErrNoMatchingSignature):
+				t.Errorf("retry: Verify error = %v, want ErrNoMatchingSignature", err)
+			}
+			if n := f.srv.fetches.Load(); n != tt.wantFetches+1 {
+				t.Errorf("after the retry, JWKS fetched %d times, want %d", n, tt.wantFetches+1)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/genaihook/genaihook/internal/jwks"
 )
@@ -31,13 +32,15 @@ var contentBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); ret
 // keys.
 //
 // It fails with ErrJWKSUnavailable when there are no keys to try, when no
-// key verifies and the keys could not be brought up to date (so a genuine
-// delivery signed with a key the cache has not seen is retried rather than
-// refused), or when the budget ran out with (entry, key) pairs of the
-// newest set untried (so a genuine delivery is retried, and the retry goes
-// on with the keys left untried); otherwise with ErrMalformedHeader or
-// ErrNoMatchingSignature when no entry verifies.
-func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte, e *entries) (string, *Error) {
+// key verifies and the keys could not be brought up to date: the refetch
+// failed, or the rate limit refused it and the set was fetched before
+// signed, the earlier of the delivery's timestamp and its arrival (so a
+// genuine delivery signed with a key the cache has not seen is retried
+// rather than refused), or when the budget ran out with (entry, key) pairs
+// of the newest set untried (so a genuine delivery is retried, and the
+// retry goes on with the keys left untried); otherwise with
+// ErrMalformedHeader or ErrNoMatchingSignature when no entry verifies.
+func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte, e *entries, signed time.Time) (string, *Error) {
 	var sigs [MaxEd25519Entries][ed25519.SignatureSize]byte
 	n := 0
 	for _, s := range e.v1a[:e.nv1a] {
@@ -87,6 +90,13 @@ func (v *Verifier) verifyEd25519(ctx context.Context, id, ts string, body []byte
 	case left > 0:
 		return "", fail(ErrJWKSUnavailable, "the budget of "+strconv.Itoa(MaxEd25519Checks)+" Ed25519 verifications ran out with "+
 			strconv.Itoa(left)+" of "+strconv.Itoa(len(set.Ed25519))+" keys untried; a retry goes on with them")
+	case set.Fetched.Before(signed):
+		// The rate limit refused the refetch, and the set predates the
+		// delivery: Google may have signed it with a key published since.
+		// Undecided rather than forged; the retry, after
+		// JWKSRefetchInterval, is checked against a set fetched for it.
+		return "", fail(ErrJWKSUnavailable, "no cached Ed25519 key verifies, and the keys could not be refreshed yet: "+
+			"the key set predates the delivery, and it is refetched at most once per JWKSRefetchInterval; a retry is checked against fresh keys")
 	case len(set.Ed25519) == 0:
 		return "", fail(ErrNoMatchingSignature, "the JWKS holds no Ed25519 key")
 	case n < e.nv1a:

@@ -36,9 +36,11 @@ var (
 	ErrWrongIssuer = errors.New("verify: wrong issuer")
 	// ErrJWKSUnavailable: Verify could not decide for want of keys: Google's
 	// public keys are needed and could not be obtained (none are cached, or
-	// none cached verifies and a refetch failed), or they could not all be
-	// checked (the MaxEd25519Checks budget ran out with keys untried). It
-	// is transient: answer 503 so that Gemini retries.
+	// none cached verifies and a refetch failed, or none cached verifies,
+	// the set predates the delivery and the rate limit defers the
+	// refetch), or they could not all be checked (the MaxEd25519Checks
+	// budget ran out with keys untried). It is transient: answer 503 so
+	// that Gemini retries.
 	ErrJWKSUnavailable = errors.New("verify: JWKS unavailable")
 	// ErrSchemeNotConfigured: the delivery uses a signature scheme this
 	// verifier was not configured for (a v1a or JWT delivery at a static-only
@@ -46,10 +48,13 @@ var (
 	// Config.Audience).
 	ErrSchemeNotConfigured = errors.New("verify: signature scheme not configured")
 	// ErrBadConfig: the Config given to New is unusable (no scheme, an empty
-	// or undecodable secret or one shorter than MinSecretLen bytes, a JWKS
-	// URL that is neither https nor http to a loopback host, Google's OAuth
-	// certificates without a telling Issuer, a negative duration,
-	// JWKSMinTTL above JWKSMaxTTL), or a secret given to Sign is.
+	// or undecodable secret, one shorter than MinSecretLen bytes, all zero
+	// bytes or the public Standard Webhooks example, only expired secrets
+	// and no JWKSURL, a JWKS URL that is neither https nor http to a
+	// loopback host or has a port outside 1 to 65535, Audience with a
+	// JWKSURL other than GeminiJWKSURL and no telling Issuer, a negative
+	// duration, Tolerance or Leeway above 1 hour, JWKSRefetchInterval below
+	// 1 second, JWKSMinTTL above JWKSMaxTTL), or a secret given to Sign is.
 	ErrBadConfig = errors.New("verify: bad configuration")
 )
 

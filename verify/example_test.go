@@ -18,7 +18,7 @@ import (
 // webhook was created (Webhooks.Create) or rotated.
 func ExampleNew() {
 	v, err := verify.New(verify.Config{
-		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Secrets: []string{"whsec_XQsHKNNw23ERxtXjS1aBQCn/TiGUJS//ZxYQQja2wgo="},
 	})
 	if err != nil {
 		panic(err) // a bad secret fails here, not at the first delivery
@@ -27,12 +27,16 @@ func ExampleNew() {
 
 	_, err = verify.New(verify.Config{Secrets: []string{"whsec_not base64!"}})
 	fmt.Println(err)
+	// The Standard Webhooks documentation's example secret: anyone can sign with it.
+	_, err = verify.New(verify.Config{Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+	fmt.Println(err)
 	// Output:
 	// verify: bad configuration: Secrets[0]: secret is not base64 (after the optional whsec_ prefix)
+	// verify: bad configuration: Secrets[0]: secret is the public Standard Webhooks example secret (whsec_MfKQ9r8G...), a test vector anyone can sign with; use the secret Gemini returned for your webhook
 }
 
 func ExampleVerifier_Verify() {
-	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	const secret = "whsec_XQsHKNNw23ERxtXjS1aBQCn/TiGUJS//ZxYQQja2wgo="
 	now := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	v, err := verify.New(verify.Config{
 		Secrets: []string{secret},
@@ -65,7 +69,7 @@ func ExampleVerifier_Verify() {
 	_, err = v.Verify(context.Background(), h, body)
 	fmt.Println(err)
 	// Output:
-	// v1 msg_2 0 sha256:f74e1720b7614881 false
+	// v1 msg_2 0 sha256:e204c2f9d224874e false
 	// verify: timestamp too old: webhook-timestamp is more than 5m0s before the verifier's clock
 }
 

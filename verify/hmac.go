@@ -111,8 +111,8 @@ func (k *hmacKey) matches(id, ts string, body []byte, sigs []string) bool {
 // "whsec_" prefix, then standard base64, padded or not. Surrounding white
 // space, as left by a secret read from a file, is ignored. It fails with an
 // *Error wrapping ErrBadConfig, whose reason never quotes the secret, if the
-// secret is empty, is not base64, or decodes to fewer than MinSecretLen
-// bytes.
+// secret is empty, is not base64, decodes to fewer than MinSecretLen
+// bytes, or decodes to zero bytes only.
 func decodeSecret(s string) ([]byte, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), secretPrefix)
 	if s == "" {
@@ -129,5 +129,24 @@ func decodeSecret(s string) ([]byte, error) {
 		return nil, fail(ErrBadConfig, "secret decodes to a key of length "+strconv.Itoa(len(key))+
 			"; Standard Webhooks secrets are 24 to 64 bytes, and fewer than "+strconv.Itoa(MinSecretLen)+" are refused: is the value complete?")
 	}
+	if allZero(key) {
+		return nil, fail(ErrBadConfig, "secret decodes to zero bytes only, a placeholder rather than a key: use the secret Gemini returned for your webhook")
+	}
 	return key, nil
 }
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isPublicTestSecret reports whether key is the key of publicTestSecret.
+func isPublicTestSecret(key []byte) bool {
+	return string(key) == string(publicTestKey)
+}
+
+var publicTestKey, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(publicTestSecret, secretPrefix))

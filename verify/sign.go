@@ -14,8 +14,10 @@ import (
 // and fake senders.
 //
 // Sign returns an *Error wrapping ErrBadConfig if the secret is empty, is
-// not base64 (after an optional "whsec_" prefix) or decodes to fewer than
-// MinSecretLen bytes: the secrets New refuses.
+// not base64 (after an optional "whsec_" prefix), decodes to fewer than
+// MinSecretLen bytes or to zero bytes only: the secrets New refuses. Unlike
+// New, it accepts the public Standard Webhooks example secret, so that
+// tests can reproduce the published test vector.
 func Sign(secret, webhookID string, ts time.Time, body []byte) (string, error) {
 	key, err := decodeSecret(secret)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/genaihook/genaihook/internal/httpsurl"
 	"github.com/genaihook/genaihook/internal/jwks"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -48,26 +49,44 @@ type Verifier struct {
 // first delivery. It neither fetches the JWKS (the first dynamic delivery
 // does) nor starts a goroutine.
 //
-// New returns an *Error wrapping ErrBadConfig if no scheme is configured (no
-// Secrets, no Keyring and no JWKSURL), if a secret is empty, is not base64
-// or decodes to fewer than MinSecretLen bytes (the reason names its index,
-// never its value), if JWKSURL is neither https nor http to a loopback
-// host, if JWKSURL is Google's OAuth certificates without an Issuer that
-// tells Gemini's tokens from anyone's Google ID token, if a duration is
-// negative, or if JWKSMinTTL exceeds JWKSMaxTTL.
+// New returns an *Error wrapping ErrBadConfig, whose reason names the
+// setting to fix (a secret by its index, never its value):
+//   - if no scheme is configured (no Secrets, no Keyring and no JWKSURL);
+//   - if a secret is empty, is not base64, decodes to fewer than
+//     MinSecretLen bytes or to zero bytes only, or is the public Standard
+//     Webhooks example secret (whsec_MfKQ9r8G...), a test vector anyone
+//     can sign with;
+//   - if every secret has expired by the clock and JWKSURL is empty;
+//   - if JWKSURL is neither https nor http to a loopback host, or has a
+//     port of 0 or above 65535;
+//   - if Audience is set (the JWT form) with a JWKSURL other than
+//     GeminiJWKSURL or an http loopback URL, and Issuer is empty or
+//     accounts.google.com: another key set may sign tokens that anyone can
+//     obtain for any audience, as Google's OAuth certificates do;
+//   - if a duration is negative, Tolerance or Leeway exceeds 1 hour,
+//     JWKSRefetchInterval is below 1 second (but not 0), or JWKSMinTTL
+//     exceeds JWKSMaxTTL.
 func New(cfg Config) (*Verifier, error) {
 	for _, d := range []struct {
-		name string
-		d    time.Duration
+		name     string
+		d        time.Duration
+		min, max time.Duration // 0: no bound
+		why      string
 	}{
-		{"Tolerance", cfg.Tolerance},
-		{"Leeway", cfg.Leeway},
-		{"JWKSMinTTL", cfg.JWKSMinTTL},
-		{"JWKSMaxTTL", cfg.JWKSMaxTTL},
-		{"JWKSRefetchInterval", cfg.JWKSRefetchInterval},
+		{"Tolerance", cfg.Tolerance, 0, maxSkew, "a delivery that far from the clock is a replay, not a delay; leave it 0 for " + DefaultTolerance.String()},
+		{"Leeway", cfg.Leeway, 0, maxSkew, "a token that far past its exp is a replay; leave it 0 for " + defaultLeeway.String()},
+		{"JWKSMinTTL", cfg.JWKSMinTTL, 0, 0, ""},
+		{"JWKSMaxTTL", cfg.JWKSMaxTTL, 0, 0, ""},
+		{"JWKSRefetchInterval", cfg.JWKSRefetchInterval, minRefetchInterval, 0,
+			"it is what keeps forged deliveries from turning into key fetches; leave it 0 for 30s"},
 	} {
-		if d.d < 0 {
+		switch {
+		case d.d < 0:
 			return nil, fail(ErrBadConfig, d.name+" is negative")
+		case d.max != 0 && d.d > d.max:
+			return nil, fail(ErrBadConfig, d.name+" "+d.d.String()+" is above "+d.max.String()+": "+d.why)
+		case d.min != 0 && d.d != 0 && d.d < d.min:
+			return nil, fail(ErrBadConfig, d.name+" "+d.d.String()+" is below "+d.min.String()+": "+d.why)
 		}
 	}
 	v := &Verifier{
@@ -80,26 +99,35 @@ func New(cfg Config) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	for i, s := range cfg.Secrets {
-		key, err := decodeSecret(s)
-		if err != nil {
-			return nil, fail(ErrBadConfig, "Secrets["+strconv.Itoa(i)+"]: "+reasonOf(err))
+	addSecret := func(field string, i int, value string, expires time.Time) *Error {
+		key, err := decodeSecret(value)
+		if err == nil && !cfg.allowTestVector && isPublicTestSecret(key) {
+			err = fail(ErrBadConfig, "secret is the public Standard Webhooks example secret (whsec_MfKQ9r8G...), a test vector anyone can sign with; "+
+				"use the secret Gemini returned for your webhook")
 		}
-		v.secrets = append(v.secrets, newHMACKey(key, time.Time{}))
+		if err != nil {
+			return fail(ErrBadConfig, field+"["+strconv.Itoa(i)+"]: "+reasonOf(err))
+		}
+		v.secrets = append(v.secrets, newHMACKey(key, expires))
+		return nil
+	}
+	for i, s := range cfg.Secrets {
+		if err := addSecret("Secrets", i, s, time.Time{}); err != nil {
+			return nil, err
+		}
 	}
 	for i, s := range cfg.Keyring {
-		key, err := decodeSecret(s.Value)
-		if err != nil {
-			return nil, fail(ErrBadConfig, "Keyring["+strconv.Itoa(i)+"]: "+reasonOf(err))
+		if err := addSecret("Keyring", i, s.Value, s.Expires); err != nil {
+			return nil, err
 		}
-		v.secrets = append(v.secrets, newHMACKey(key, s.Expires))
 	}
 	if cfg.JWKSURL != "" {
 		if err := jwks.ValidateURL(cfg.JWKSURL); err != nil {
 			return nil, fail(ErrBadConfig, "JWKSURL: "+err.Error())
 		}
-		if isGoogleOAuthCerts(cfg.JWKSURL) && !trustworthyIssuer(cfg.Issuer) {
-			return nil, fail(ErrBadConfig, "JWKSURL: Google's OAuth certificates also sign ID tokens that anyone can obtain for any audience; "+
+		if cfg.Audience != "" && !knownJWKSURL(cfg.JWKSURL) && !trustworthyIssuer(cfg.Issuer) {
+			return nil, fail(ErrBadConfig, "Audience with a JWKSURL other than GeminiJWKSURL needs Issuer: "+
+				"a general-purpose key set (Google's OAuth certificates, for one) signs tokens that anyone can obtain for any audience; "+
 				"use GeminiJWKSURL, or set Issuer to the iss of Gemini's tokens (not accounts.google.com)")
 		}
 		c, err := jwks.New(jwks.Config{
@@ -117,8 +145,17 @@ func New(cfg Config) (*Verifier, error) {
 		v.parser = newJWTParser()
 		v.validator = newJWTValidator(&cfg, v.leeway, v.now)
 	}
-	if len(v.secrets) == 0 && v.keys == nil {
-		return nil, fail(ErrBadConfig, "no signature scheme configured: set Secrets or Keyring for static webhooks, JWKSURL for dynamic ones")
+	if v.keys == nil {
+		if len(v.secrets) == 0 {
+			return nil, fail(ErrBadConfig, "no signature scheme configured: set Secrets or Keyring for static webhooks, JWKSURL for dynamic ones")
+		}
+		now, live := v.now(), false
+		for _, k := range v.secrets {
+			live = live || k.live(now)
+		}
+		if !live {
+			return nil, fail(ErrBadConfig, "every secret in Keyring has expired, so no delivery could verify: add the current secret to Secrets or Keyring")
+		}
 	}
 	return v, nil
 }
@@ -182,7 +219,9 @@ func (v *Verifier) AcceptsDynamic() bool { return v.keys != nil }
 //   - ErrJWKSUnavailable if Verify cannot decide for want of keys: the
 //     JWKS cannot be fetched and none is cached, ctx ends while waiting
 //     for a fetch, no cached key verifies the delivery and the refetch that
-//     would pick up rotated keys fails, or the MaxEd25519Checks budget ran
+//     would pick up rotated keys fails, no cached Ed25519 key verifies a
+//     v1a delivery and the rate limit refused the refetch while the set
+//     predates the delivery (see below), or the MaxEd25519Checks budget ran
 //     out with (v1a entry, key) pairs untried and none of those tried
 //     verified (there are more pairs than the budget: more than three
 //     Ed25519 keys, or two v1a entries and more than one key); the reason
@@ -191,6 +230,20 @@ func (v *Verifier) AcceptsDynamic() bool { return v.keys != nil }
 //     checking", this one covers every undecided outcome, so that a
 //     receiver has one error to answer 503. It wins over a v1 entry that
 //     did not verify, so that Gemini retries a genuine delivery.
+//
+// When no cached Ed25519 key verifies a v1a delivery, Verify asks for a
+// refetch, which runs at most once per JWKSRefetchInterval whatever the
+// traffic. Whether the failure is final then depends on when the keys
+// checked were fetched. It is (ErrNoMatchingSignature) when they were
+// fetched at or after the moment the delivery was signed: its
+// webhook-timestamp, or its arrival if that is earlier, since the
+// timestamp is the sender's word. That holds when a fetch ran for this
+// call. It is not (ErrJWKSUnavailable) when the rate limit refused the
+// refetch and the set is older than that moment: Google may have signed
+// with a key it published since, and Gemini's retry, after the Retry-After
+// that matches the interval, is checked against a set fetched for it. A
+// flood of forgeries is answered the same way, and still costs at most one
+// fetch per interval.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte) (Result, error) {
 	r, err := v.verify(ctx, h, body)
 	if err != nil {
@@ -261,7 +314,13 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 		fault = err
 	}
 	if tryEd25519 {
-		kid, err := v.verifyEd25519(ctx, id, tsText, body, &e)
+		// A set fetched after the delivery was signed settles it; the
+		// timestamp is the sender's word, so arrival bounds it.
+		signed := ts
+		if now.Before(signed) {
+			signed = now
+		}
+		kid, err := v.verifyEd25519(ctx, id, tsText, body, &e, signed)
 		if err == nil {
 			return Result{Scheme: SchemeEd25519, WebhookID: id, Timestamp: ts, SecretIndex: -1, KeyID: kid}, nil
 		}
@@ -333,17 +392,27 @@ func (v *Verifier) verifyJWTDelivery(ctx context.Context, h http.Header, token s
 	}, nil
 }
 
-// isGoogleOAuthCerts reports whether u is Google's general-purpose OAuth
-// key set, which Google's webhook docs also link to.
-func isGoogleOAuthCerts(u string) bool {
+// knownJWKSURL reports whether u is a key set whose tokens only Gemini
+// mints: GeminiJWKSURL, spelled exactly so, or an http URL on a loopback
+// host, where only tests and local fakes run. Any other key set may be a
+// general-purpose one (Google alone publishes several: OAuth, securetoken,
+// IAP, every service account's), so the JWT form needs an Issuer with it.
+func knownJWKSURL(u string) bool {
+	if u == GeminiJWKSURL {
+		return true
+	}
 	p, err := url.Parse(u)
-	return err == nil && strings.EqualFold(p.Hostname(), "www.googleapis.com") && strings.HasPrefix(p.Path, "/oauth2/")
+	return err == nil && p.Scheme == "http" && httpsurl.IsLoopback(p.Hostname())
 }
 
 // trustworthyIssuer reports whether an Issuer check tells a Gemini token
 // from a Google account's ID token, which carries accounts.google.com.
 func trustworthyIssuer(iss string) bool {
-	iss = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(iss), "https://"), "/")
+	iss = strings.TrimSpace(iss)
+	if len(iss) >= len("https://") && strings.EqualFold(iss[:len("https://")], "https://") {
+		iss = iss[len("https://"):]
+	}
+	iss = strings.TrimSuffix(strings.TrimSuffix(iss, "/"), ".")
 	return iss != "" && !strings.EqualFold(iss, "accounts.google.com")
 }
 

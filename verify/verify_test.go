@@ -16,8 +16,11 @@ import (
 // forgedV1 is a well-formed v1 entry that no secret produced.
 var forgedV1 = "v1," + base64.StdEncoding.EncodeToString([]byte("forged-forged-forged-forged-mac!"))
 
+// mustNew returns New(cfg), allowing the public test vector's secret, which
+// these tests use.
 func mustNew(t testing.TB, cfg Config) *Verifier {
 	t.Helper()
+	cfg.allowTestVector = true
 	v, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -94,31 +97,62 @@ func TestSecretForms(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	good := []string{vecSecret}
+	zero := "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	expired := Config{Keyring: []Secret{{Value: newSecret(t), Expires: vecTime}, {Value: newSecret(t), Expires: vecTime.Add(-time.Hour)}}, Now: fixedClock(vecTime)}
 	tests := []struct {
-		name       string
-		cfg        Config
-		wantReason string
+		name             string
+		cfg              Config
+		wantReason       string
+		refuseTestVector bool // leave New's refusal of the public test vector on
 	}{
-		{"nothing configured", Config{}, "no signature scheme"},
-		{"empty secret", Config{Secrets: []string{vecSecret, ""}}, "Secrets[1]"},
-		{"prefix only", Config{Secrets: []string{"whsec_"}}, "Secrets[0]"},
-		{"not base64", Config{Secrets: []string{"whsec_not*base64!"}}, "Secrets[0]"},
-		{"bad keyring entry", Config{Secrets: good, Keyring: []Secret{{Value: vecSecret}, {Value: "whsec_%%%"}}}, "Keyring[1]"},
-		{"http JWKS", Config{JWKSURL: "http://example.com/jwks.json"}, "JWKSURL"},
-		{"ftp JWKS", Config{JWKSURL: "ftp://127.0.0.1/jwks.json"}, "JWKSURL"},
-		{"JWKS without host", Config{JWKSURL: "https:///jwks.json"}, "JWKSURL"},
-		{"OAuth certs without issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a"}, "OAuth"},
-		{"OAuth certs with Google accounts issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://accounts.google.com"}, "OAuth"},
-		{"negative tolerance", Config{Secrets: good, Tolerance: -time.Second}, "Tolerance"},
-		{"negative leeway", Config{JWKSURL: GeminiJWKSURL, Leeway: -time.Second}, "Leeway"},
-		{"negative min TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: -1}, "JWKSMinTTL"},
-		{"negative max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMaxTTL: -1}, "JWKSMaxTTL"},
-		{"negative refetch interval", Config{JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: -1}, "JWKSRefetchInterval"},
-		{"min TTL above max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: time.Hour, JWKSMaxTTL: time.Minute}, "MinTTL"},
+		{"nothing configured", Config{}, "no signature scheme", false},
+		{"empty secret", Config{Secrets: []string{vecSecret, ""}}, "Secrets[1]", false},
+		{"prefix only", Config{Secrets: []string{"whsec_"}}, "Secrets[0]", false},
+		{"not base64", Config{Secrets: []string{"whsec_not*base64!"}}, "Secrets[0]", false},
+		{"bad keyring entry", Config{Secrets: good, Keyring: []Secret{{Value: vecSecret}, {Value: "whsec_%%%"}}}, "Keyring[1]", false},
+		{"http JWKS", Config{JWKSURL: "http://example.com/jwks.json"}, "JWKSURL", false},
+		{"ftp JWKS", Config{JWKSURL: "ftp://127.0.0.1/jwks.json"}, "JWKSURL", false},
+		{"JWKS without host", Config{JWKSURL: "https:///jwks.json"}, "JWKSURL", false},
+		{"OAuth certs without issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a"}, "needs Issuer", false},
+		{"OAuth certs with Google accounts issuer", Config{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://accounts.google.com"}, "needs Issuer", false},
+		{"negative tolerance", Config{Secrets: good, Tolerance: -time.Second}, "Tolerance", false},
+		{"negative leeway", Config{JWKSURL: GeminiJWKSURL, Leeway: -time.Second}, "Leeway", false},
+		{"negative min TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: -1}, "JWKSMinTTL", false},
+		{"negative max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMaxTTL: -1}, "JWKSMaxTTL", false},
+		{"negative refetch interval", Config{JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: -1}, "JWKSRefetchInterval", false},
+		{"min TTL above max TTL", Config{JWKSURL: GeminiJWKSURL, JWKSMinTTL: time.Hour, JWKSMaxTTL: time.Minute}, "MinTTL", false},
+		{"public test vector", Config{Secrets: []string{vecSecret}}, "Secrets[0]: secret is the public Standard Webhooks example secret", true},
+		{"public test vector, bare and unpadded", Config{Secrets: []string{newSecret(t)}, Keyring: []Secret{{Value: strings.TrimPrefix(vecSecret, "whsec_")}}},
+			"Keyring[0]: secret is the public Standard Webhooks example secret", true},
+		{"zero secret", Config{Secrets: []string{zero}}, "Secrets[0]: secret decodes to zero bytes only", false},
+		{"zero keyring secret", Config{JWKSURL: GeminiJWKSURL, Keyring: []Secret{{Value: zero}}}, "Keyring[0]: secret decodes to zero bytes only", false},
+		{"every keyring secret expired", expired, "every secret in Keyring has expired", false},
+		{"tolerance above an hour", Config{Secrets: good, Tolerance: time.Hour + time.Nanosecond}, "Tolerance 1h0m0.000000001s is above 1h0m0s", false},
+		{"leeway above an hour", Config{JWKSURL: GeminiJWKSURL, Leeway: 2 * time.Hour}, "Leeway 2h0m0s is above 1h0m0s", false},
+		{"refetch interval below a second", Config{JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: time.Second - 1}, "JWKSRefetchInterval 999.999999ms is below 1s", false},
+		{"refetch interval of a nanosecond", Config{JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: 1}, "JWKSRefetchInterval", false},
+		{"JWKS port 0", Config{JWKSURL: "https://keys.example:0/jwks.json"}, "JWKSURL: jwks: URL https://keys.example:0/jwks.json: port must be 1 to 65535", false},
+		{"JWKS port above 65535", Config{JWKSURL: "http://127.0.0.1:65536/jwks.json"}, "port must be 1 to 65535", false},
+		// The JWT form needs an Issuer with any key set but Gemini's: every
+		// one of these signs tokens that others can obtain.
+		{"OAuth certs, double slash", Config{JWKSURL: "https://www.googleapis.com//oauth2/v3/certs", Audience: "a"}, "needs Issuer", false},
+		{"OAuth certs, trailing dot", Config{JWKSURL: "https://www.googleapis.com./oauth2/v3/certs", Audience: "a"}, "needs Issuer", false},
+		{"OAuth certs, upper case", Config{JWKSURL: "https://WWW.GOOGLEAPIS.COM/oauth2/v3/certs", Audience: "a"}, "needs Issuer", false},
+		{"OAuth certs v1", Config{JWKSURL: "https://www.googleapis.com/oauth2/v1/certs", Audience: "a"}, "needs Issuer", false},
+		{"securetoken", Config{JWKSURL: "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com", Audience: "a"}, "needs Issuer", false},
+		{"service account", Config{JWKSURL: "https://www.googleapis.com/service_accounts/v1/jwk/sa@p.iam.gserviceaccount.com", Audience: "a"}, "needs Issuer", false},
+		{"robot metadata", Config{JWKSURL: "https://www.googleapis.com/robot/v1/metadata/jwk/sa@p.iam.gserviceaccount.com", Audience: "a"}, "needs Issuer", false},
+		{"IAP", Config{JWKSURL: "https://www.gstatic.com/iap/verify/public_key-jwk", Audience: "a"}, "needs Issuer", false},
+		{"Gemini's host with a trailing dot", Config{JWKSURL: "https://generativelanguage.googleapis.com./.well-known/jwks.json", Audience: "a"}, "needs Issuer", false},
+		{"https loopback", Config{JWKSURL: "https://127.0.0.1:8443/jwks.json", Audience: "a"}, "needs Issuer", false},
+		{"Google accounts issuer, bare", Config{JWKSURL: "https://keys.example/jwks.json", Audience: "a", Issuer: "accounts.google.com"}, "needs Issuer", false},
+		{"Google accounts issuer, odd spelling", Config{JWKSURL: "https://keys.example/jwks.json", Audience: "a", Issuer: " HTTPS://Accounts.Google.com./ "}, "needs Issuer", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := New(tt.cfg)
+			cfg := tt.cfg
+			cfg.allowTestVector = !tt.refuseTestVector
+			v, err := New(cfg)
 			if v != nil || !errors.Is(err, ErrBadConfig) {
 				t.Fatalf("New = %v, %v; want nil, ErrBadConfig", v, err)
 			}
@@ -164,6 +198,7 @@ func TestShortSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.allowTestVector = true
 			v, err := New(tt.cfg)
 			if v != nil || !errors.Is(err, ErrBadConfig) {
 				t.Fatalf("New = %v, %v; want ErrBadConfig", v, err)
@@ -218,13 +253,21 @@ func TestAcceptsDynamic(t *testing.T) {
 func TestNewValid(t *testing.T) {
 	for _, cfg := range []Config{
 		{Secrets: []string{vecSecret}},
-		{Keyring: []Secret{{Value: vecSecret, Expires: vecTime}}},
+		{Keyring: []Secret{{Value: vecSecret, Expires: vecTime}}, Now: fixedClock(vecTime.Add(-time.Nanosecond))},
+		{Keyring: []Secret{{Value: vecSecret, Expires: vecTime}}, JWKSURL: GeminiJWKSURL, Now: fixedClock(vecTime)}, // expired, but dynamic
+		{Secrets: []string{newSecret(t)}, Keyring: []Secret{{Value: vecSecret, Expires: vecTime}}, Now: fixedClock(vecTime)},
+		{Secrets: []string{vecSecret}, Tolerance: time.Hour, Leeway: time.Hour, JWKSURL: GeminiJWKSURL, JWKSRefetchInterval: time.Second},
+		{JWKSURL: "https://keys.example:65535/jwks.json"},
+		{JWKSURL: GeminiJWKSURL, Audience: "a"},
+		{JWKSURL: "http://127.0.0.1:1/jwks.json", Audience: "a"},
+		{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs"}, // v1a only: no JWT is accepted
 		{JWKSURL: GeminiJWKSURL},
 		{JWKSURL: "http://127.0.0.1:1/jwks.json"},
 		{JWKSURL: "http://localhost/jwks.json", Secrets: []string{vecSecret}},
 		{JWKSURL: "http://[::1]:8080/jwks.json"},
 		{JWKSURL: "https://www.googleapis.com/oauth2/v3/certs", Audience: "a", Issuer: "https://generativelanguage.googleapis.com"},
 	} {
+		cfg.allowTestVector = true
 		if _, err := New(cfg); err != nil {
 			t.Errorf("New(%+v): %v", cfg, err)
 		}
@@ -281,7 +324,10 @@ func TestRotation(t *testing.T) {
 	}
 
 	t.Run("all secrets expired", func(t *testing.T) {
-		v := mustNew(t, Config{Keyring: []Secret{{Value: expiring, Expires: expiry}}, Now: fixedClock(expiry)})
+		// New refuses a keyring already expired; this one expires later.
+		clk := newClock(expiry.Add(-time.Nanosecond))
+		v := mustNew(t, Config{Keyring: []Secret{{Value: expiring, Expires: expiry}}, Now: clk.Now})
+		clk.Advance(time.Nanosecond)
 		sig, _ := Sign(expiring, vecID, expiry, body)
 		_, err := v.Verify(context.Background(), headers(vecID, itoa(expiry.Unix()), sig), body)
 		if !errors.Is(err, ErrNoMatchingSignature) || !strings.Contains(err.Error(), "expired") {
@@ -511,4 +557,26 @@ func mustDecode(t testing.TB, secret string) []byte {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// TestSignSecrets checks that Sign refuses a secret of zero bytes only, as
+// New does, but accepts the public test vector's, so that tests can
+// reproduce it.
+func TestSignSecrets(t *testing.T) {
+	tests := []struct {
+		name    string
+		secret  string
+		wantErr error
+	}{
+		{"zero bytes", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 32)), ErrBadConfig},
+		{"zero bytes, bare", base64.StdEncoding.EncodeToString(make([]byte, MinSecretLen)), ErrBadConfig},
+		{"public test vector", vecSecret, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Sign(tt.secret, vecID, vecTime, nil); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Sign error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
 }

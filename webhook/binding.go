@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // The user_metadata fields that bind a job to its receiver (see Binder).
@@ -109,11 +110,15 @@ type Binder struct {
 }
 
 // NewBinder returns a Binder keyed by secret, which it copies. It returns
-// an error if secret is shorter than MinBinderSecret bytes: generate one
-// with crypto/rand and store it like any other secret.
+// an error if secret is shorter than MinBinderSecret bytes, or is zero
+// bytes only (an unfilled buffer, not a key): generate one with
+// crypto/rand and store it like any other secret.
 func NewBinder(secret []byte) (*Binder, error) {
 	if len(secret) < MinBinderSecret {
 		return nil, fmt.Errorf("webhook: binder secret is %d bytes, need at least %d", len(secret), MinBinderSecret)
+	}
+	if !slices.ContainsFunc(secret, func(b byte) bool { return b != 0 }) {
+		return nil, fmt.Errorf("webhook: binder secret is %d zero bytes, an unfilled buffer rather than a key: fill it with crypto/rand.Read", len(secret))
 	}
 	return &Binder{secret: append([]byte(nil), secret...)}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -19,11 +20,32 @@ func newTestBinder(t testing.TB, fill byte) *Binder {
 	return b
 }
 
-func TestNewBinderShortSecret(t *testing.T) {
-	for _, n := range []int{0, 16, MinBinderSecret - 1} {
-		if _, err := NewBinder(make([]byte, n)); err == nil {
-			t.Errorf("NewBinder(%d bytes) succeeded", n)
-		}
+func TestNewBinderBadSecret(t *testing.T) {
+	oneSet := make([]byte, MinBinderSecret)
+	oneSet[MinBinderSecret-1] = 1
+	tests := []struct {
+		name    string
+		secret  []byte
+		wantErr string // "" means accepted
+	}{
+		{"empty", nil, "need at least"},
+		{"16 bytes", bytes.Repeat([]byte{1}, 16), "need at least"},
+		{"one byte short", bytes.Repeat([]byte{1}, MinBinderSecret-1), "need at least"},
+		{"all zero", make([]byte, MinBinderSecret), "zero bytes"},
+		{"all zero, long", make([]byte, 64), "fill it with crypto/rand.Read"},
+		{"one non-zero byte", oneSet, ""},
+		{"MinBinderSecret bytes", bytes.Repeat([]byte{1}, MinBinderSecret), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := NewBinder(tt.secret)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("NewBinder: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("NewBinder = %v, %v; want an error saying %q", b, err, tt.wantErr)
+			}
+		})
 	}
 }
 

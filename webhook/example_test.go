@@ -37,7 +37,7 @@ func ExampleParse() {
 }
 
 func ExampleNewHandler() {
-	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // os.Getenv("GEMINI_WEBHOOK_SECRET")
+	const secret = "whsec_9R2wyjJke2knBl9fkzSrO0K5BB7igcdwfIDpXUdbh7g=" // os.Getenv("GEMINI_WEBHOOK_SECRET")
 	v, err := verify.New(verify.Config{Secrets: []string{secret}})
 	if err != nil {
 		fmt.Println(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/genaihook/genaihook/verify"
 )
 
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+const testSecret = "whsec_9R2wyjJke2knBl9fkzSrO0K5BB7igcdwfIDpXUdbh7g="
 
 var testNow = time.Date(2026, 1, 22, 12, 0, 5, 0, time.UTC)
 

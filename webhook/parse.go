@@ -111,10 +111,14 @@ func validateEnvelope(sl validator.StructLevel) {
 // for the caller (Handler sets them from the verified headers).
 //
 // Parse returns a *ParseError wrapping ErrMalformedEvent if body is not a
-// JSON object, if "type" is missing or empty, if "timestamp" is missing or
-// not RFC 3339, or if, for a known type, "data" is not an object of the
-// documented shape or lacks "id". It accepts, and keeps in Raw, unknown
-// types, unknown fields and any "version".
+// JSON object, if an object at any depth holds a member name twice, or two
+// names of one field of the event or of its data that differ only in case
+// ("data" and "DATA": encoding/json matches both), if "type" is missing or
+// empty, if "timestamp" is missing or not RFC 3339, or if, for a known
+// type, "data" is not an object of the documented shape or lacks "id". A
+// repeated name is refused because readers disagree on it: Parse would
+// take one value, another reader of Raw the other. It accepts, and keeps
+// in Raw, unknown types, unknown fields and any "version".
 func Parse(body []byte) (*Event, error) {
 	return parse(bytes.Clone(body))
 }
@@ -135,6 +139,12 @@ func parse(body []byte) (*Event, error) {
 			}
 		}
 	} else {
+		// decodeFast refuses a name given twice; encoding/json would take
+		// the last, where a reader of Raw that takes the first would see
+		// another event.
+		if err := checkDuplicateNames(body); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(body, &e); err != nil {
 			return nil, decodeError(err, "")
 		}
@@ -192,8 +202,8 @@ type fastData struct {
 // (FuzzFastPathMatchesV1 checks this). With fastOptions, what jsonv2 still
 // does differently from encoding/json for these types is a refusal (a name
 // given twice, invalid UTF-8, an invalid surrogate escape), and a refused
-// body goes to the field-by-field path, which takes the last of repeated
-// names and reports what is wrong.
+// body goes to the field-by-field path, which refuses repeated names too
+// (checkDuplicateNames) and reports what is wrong.
 func decodeFast(body []byte) (fastEnvelope, bool) {
 	var f fastEnvelope
 	if jsonv2.Unmarshal(body, &f, fastOptions) != nil {
@@ -213,6 +223,98 @@ var fastOptions = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(true),
 	jsonv1.MatchCaseSensitiveDelimiter(true),
 )
+
+// The fields of the objects whose names encoding/json matches
+// case-insensitively: the envelope and its data.
+var (
+	envelopeFields = []string{"type", "version", "timestamp", "data", "user_metadata"}
+	dataFields     = []string{"id", "output_file_uri", "file_name", "video_uri", "error_code", "error_message", "user_metadata"}
+)
+
+// checkDuplicateNames returns a *ParseError when an object in body, at any
+// depth, holds a member name twice (after unescaping), or when the
+// envelope or its data holds two names of one field that differ only in
+// case: the bodies decodeFast refuses as duplicates. It reads body with
+// encoding/json, the decoder of the path it guards, so that it sees names
+// as that path does; a body encoding/json cannot read passes, for
+// json.Unmarshal to report.
+func checkDuplicateNames(body []byte) *ParseError {
+	type frame struct {
+		object   bool
+		wantName bool     // the next token is a member name or '}'
+		fields   []string // envelopeFields, dataFields, or nil
+		field    string   // what an error names: the innermost known object
+		name     string   // the last member name read
+		names    map[string]struct{}
+		matched  uint // bitmask of the fields seen
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or JSON that json.Unmarshal refuses
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantName {
+			top := &stack[n-1]
+			name, ok := tok.(string)
+			if !ok { // '}'
+				stack = stack[:n-1]
+				continue
+			}
+			if _, dup := top.names[name]; dup {
+				return &ParseError{Field: top.field, Reason: "an object holds a member name twice"}
+			}
+			if top.names == nil {
+				top.names = make(map[string]struct{})
+			}
+			top.names[name] = struct{}{}
+			for i, f := range top.fields {
+				if strings.EqualFold(name, f) {
+					if top.matched&(1<<i) != 0 {
+						return &ParseError{Field: top.field, Reason: "two member names of one field differ only in case"}
+					}
+					top.matched |= 1 << i
+				}
+			}
+			top.name, top.wantName = name, false
+			continue
+		}
+		child := frame{}
+		if n := len(stack); n > 0 {
+			parent := &stack[n-1]
+			parent.wantName = parent.object // tok starts the member's value
+			child.field = parent.field
+			if parent.object && parent.fields != nil {
+				switch {
+				case parent.field == "" && strings.EqualFold(parent.name, "data"):
+					child.fields, child.field = dataFields, "data"
+				case strings.EqualFold(parent.name, "user_metadata"):
+					child.field = joinField(parent.field, "user_metadata")
+				}
+			}
+		} else {
+			child.fields = envelopeFields
+		}
+		switch tok {
+		case json.Delim('{'):
+			child.object, child.wantName = true, true
+			stack = append(stack, child)
+		case json.Delim('['):
+			child.fields = nil
+			stack = append(stack, child)
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+func joinField(prefix, field string) string {
+	if prefix == "" {
+		return field
+	}
+	return prefix + "." + field
+}
 
 func (e *envelope) decodeData() {
 	raw := bytes.TrimSpace(e.Data)

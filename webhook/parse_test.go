@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -107,6 +109,10 @@ func TestParseRawIsACopy(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	const (
+		twice  = "an object holds a member name twice"
+		inCase = "two member names of one field differ only in case"
+	)
 	tests := []struct {
 		name string
 		body string
@@ -131,6 +137,24 @@ func TestParseErrors(t *testing.T) {
 		{"numeric id", `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":7}}`, ParseError{Field: "data.id", Reason: "must be a JSON string"}},
 		{"boolean error code", `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b","error_code":true}}`, ParseError{Field: "data.error_code", Reason: "must be a number or a string"}},
 		{"object version", `{"type":"x","version":{},"timestamp":"2026-01-22T12:00:00Z"}`, ParseError{Field: "version", Reason: "must be a JSON string"}},
+		// A name given twice: a reader of Raw that takes the first would
+		// see another event than the last one, which encoding/json takes.
+		{"data twice", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/theirs"},"data":{"id":"batches/ours"}}`,
+			ParseError{Reason: twice}},
+		{"data twice, the first not an object", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":"x","data":{"id":"batches/ours"}}`,
+			ParseError{Reason: twice}},
+		{"type twice", `{"type":"x","type":"batch.expired","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`, ParseError{Reason: twice}},
+		{"type twice, escaped", `{"type":"x","t\u0079pe":"batch.expired","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`, ParseError{Reason: twice}},
+		{"type in two cases", `{"type":"x","Type":"batch.expired","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`, ParseError{Reason: inCase}},
+		{"data in two cases", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a"},"DATA":{"id":"b"}}`, ParseError{Reason: inCase}},
+		{"data.id twice", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a","id":"b"}}`, ParseError{Field: "data", Reason: twice}},
+		{"data.id in two cases", `{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","Data":{"id":"a","ID":"b"}}`, ParseError{Field: "data", Reason: inCase}},
+		{"user_metadata key twice", `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":1,"k":2}}`, ParseError{Field: "user_metadata", Reason: twice}},
+		{"data.user_metadata key twice", `{"type":"x","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a","user_metadata":{"genaihook_token":"a","genaihook_token":"b"}}}`,
+			ParseError{Field: "data.user_metadata", Reason: twice}},
+		{"deep in an unknown field", `{"type":"x","timestamp":"2026-01-22T12:00:00Z","extra":[1,{"a":{"b":[{"c":1,"c":2}]}}]}`, ParseError{Reason: twice}},
+		{"deep in user_metadata", `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"a":[{"b":1,"b":2}]}}`, ParseError{Field: "user_metadata", Reason: twice}},
+		{"twice, with invalid UTF-8 elsewhere", "{\"type\":\"x\xff\",\"timestamp\":\"2026-01-22T12:00:00Z\",\"data\":{},\"data\":{}}", ParseError{Reason: twice}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,11 +199,23 @@ func FuzzParse(f *testing.F) {
 		`{"type":"x","timestamp":"2026-01-22T12:00:00Z","data":"y"}`,
 		`{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b","error_code":-1e400}}`,
 		`[]`, `null`, ``, `{"type":`, `{"timestamp":"0000-00-00T00:00:00Z"}`,
+		`{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/theirs"},"data":{"id":"batches/ours"}}`,
+		`{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a","ID":"b"}}`,
+		`{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"a":[{"b":1,"b":2}]}}`,
+		`{"type":"x","t\u0079pe":"y","timestamp":"2026-01-22T12:00:00Z"}`,
+		"{\"type\":\"x\",\"\xff\":1,\"\xfe\":2,\"timestamp\":\"2026-01-22T12:00:00Z\"}",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := Parse(body)
+		if err == nil {
+			// No name given twice, as an independent decoder reads it.
+			dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowInvalidUTF8(true))
+			if _, derr := dec.ReadValue(); errors.Is(derr, jsontext.ErrDuplicateName) {
+				t.Fatalf("accepted a body with a duplicate name: %q: %v", body, derr)
+			}
+		}
 		if err != nil {
 			var pe *ParseError
 			if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedEvent) {
@@ -229,19 +265,19 @@ func TestParseMatchesEncodingJSON(t *testing.T) {
 			want: &Event{Type: "x", Timestamp: ts},
 		},
 		{
-			name: "the same name twice: the last wins",
-			body: `{"type":"x","Type":"batch.expired","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`,
-			want: &Event{Type: BatchExpired, Timestamp: ts, Data: Data{ID: "b"}},
+			name: "user_metadata keys that differ in case are two keys",
+			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":1,"K":2}}`,
+			want: &Event{Type: "x", Timestamp: ts, UserMetadata: map[string]any{"k": 1.0, "K": 2.0}},
 		},
 		{
-			name: "data twice: the last wins",
-			body: `{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"a"},"data":{"id":"b","error_code":3}}`,
-			want: &Event{Type: BatchFailed, Timestamp: ts, Data: Data{ID: "b", ErrorCode: "3"}},
+			name: "unknown names that differ in case are two names",
+			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","extra":1,"EXTRA":2,"data":{"more":1,"More":2}}`,
+			want: &Event{Type: "x", Timestamp: ts},
 		},
 		{
-			name: "a user_metadata key twice: the last wins",
-			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":1,"k":2}}`,
-			want: &Event{Type: "x", Timestamp: ts, UserMetadata: map[string]any{"k": 2.0}},
+			name: "one name in nested objects and arrays",
+			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","a":{"id":1},"b":[{"id":1},{"id":2}],"data":{"id":"d","x":{"id":"y"}}}`,
+			want: &Event{Type: "x", Timestamp: ts, Data: Data{ID: "d"}},
 		},
 		{
 			name: "a lone surrogate becomes U+FFFD",
@@ -270,7 +306,9 @@ func TestParseMatchesEncodingJSON(t *testing.T) {
 
 // FuzzFastPathMatchesV1 checks decodeFast's contract: a body it accepts,
 // decodeFastV1 (encoding/json) accepts too and decodes to the same
-// fastEnvelope, so the fast path never changes what Parse answers. Floats
+// fastEnvelope, and a body it refuses for a name given twice,
+// checkDuplicateNames refuses too, so the fast path never changes what
+// Parse answers. Floats
 // compare by their bits, so that -0 is not 0.
 func FuzzFastPathMatchesV1(f *testing.F) {
 	for _, s := range []string{
@@ -287,6 +325,9 @@ func FuzzFastPathMatchesV1(f *testing.F) {
 		`{"data":{"error_code":-1e400}}`, `{"user_metadata":{"a":1e400}}`,
 		`{"data":null,"user_metadata":null}`, `{"data":"y","user_metadata":[1]}`,
 		`null`, ` {} `, `[]`, ``, `{"type":"x"} x`,
+		`{"type":"batch.succeeded","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/theirs"},"data":{"id":"batches/ours"}}`,
+		`{"data":{"id":"a","ID":"b"}}`, `{"data":{"user_metadata":{"k":1,"k":2}}}`, `{"x":[{"a":1,"a":2}]}`,
+		`{"t\u0079pe":"a","type":"b"}`, `{"user_metadata":{"k":1,"K":2}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -294,6 +335,12 @@ func FuzzFastPathMatchesV1(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, ok := decodeFast(body)
 		if !ok {
+			// What the fast path refuses as a name given twice, the
+			// field-by-field path refuses too.
+			var f fastEnvelope
+			if err := jsonv2.Unmarshal(body, &f, fastOptions); errors.Is(err, jsontext.ErrDuplicateName) && checkDuplicateNames(body) == nil {
+				t.Fatalf("decodeFast refused %q as a duplicate (%v), checkDuplicateNames accepts it", body, err)
+			}
 			return
 		}
 		want, ok := decodeFastV1(body)

@@ -16,7 +16,7 @@ import (
 // Unit-test a webhook handler: the Sender signs with the handler's secret
 // and delivers in-process, as Gemini would over the network.
 func ExampleSender_Serve() {
-	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	const secret = "whsec_9R2wyjJke2knBl9fkzSrO0K5BB7igcdwfIDpXUdbh7g="
 	v, err := verify.New(verify.Config{Secrets: []string{secret}})
 	if err != nil {
 		panic(err)
@@ -40,7 +40,7 @@ func ExampleSender_Serve() {
 // Test that a handler survives Gemini's at-least-once delivery: a duplicate
 // of an event reaches the callback once, and a forged one not at all.
 func ExampleFaults() {
-	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	const secret = "whsec_9R2wyjJke2knBl9fkzSrO0K5BB7igcdwfIDpXUdbh7g="
 	v, _ := verify.New(verify.Config{Secrets: []string{secret}})
 	h := webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
 		fmt.Println("handler saw", ev.Type)
