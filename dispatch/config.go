@@ -85,8 +85,9 @@ func newKey() string {
 // that job's whatever their data.id says. Call it right after the create
 // call returns: Binding then accepts the job's events even if they arrive
 // before anyone waits, and Wait(ctx, id) matches them by key too. Tracks
-// are kept for TrackRetention. It returns ErrInvalidID for an empty id, or
-// the store's error.
+// are kept for TrackRetention. An event carrying key that arrived before
+// Track is the job's too: it resolves the job's waits now. It returns
+// ErrInvalidID for an id of no form genai returns, or the store's error.
 func (d *Dispatcher) Track(ctx context.Context, id, key string) error {
 	idk := idKey(id)
 	if idk == "" {
@@ -95,12 +96,23 @@ func (d *Dispatcher) Track(ctx context.Context, id, key string) error {
 	if err := d.store.Track(ctx, idk, ""); err != nil {
 		return fmt.Errorf("dispatch: store: %w", err)
 	}
-	if key != "" {
-		if err := d.store.Track(ctx, corrKey(key), idk); err != nil {
-			return fmt.Errorf("dispatch: store: %w", err)
-		}
+	if key == "" {
+		return nil
 	}
-	return nil
+	ck := corrKey(key)
+	if err := d.store.Track(ctx, ck, idk); err != nil {
+		return fmt.Errorf("dispatch: store: %w", err)
+	}
+	// An event carrying the key may have arrived before this call, under a
+	// data.id of another form: it is the job's event too.
+	ev, err := d.store.Load(ctx, ck)
+	if err != nil {
+		return fmt.Errorf("dispatch: store: %w", err)
+	}
+	if ev == nil {
+		return nil
+	}
+	return d.record(ctx, []string{idk}, ev)
 }
 
 // Binding returns the webhook.Option that binds dynamic deliveries to this
@@ -137,24 +149,30 @@ func (d *Dispatcher) bound(ctx context.Context, ev *webhook.Event) error {
 // or tracked. Only data.id is trusted here: the Verifier authenticated it
 // (the body is signed, or a JWT's audience named this receiver).
 func (d *Dispatcher) knownJob(ctx context.Context, ev *webhook.Event) error {
-	idk := idKey(ev.Data.ID)
-	if idk == "" {
-		return fmt.Errorf("%w: dispatch: event has no data.id", webhook.ErrNotBound)
+	var buf [2]string
+	keys := eventKeys(ev.Type, ev.Data.ID, buf[:0])
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: dispatch: event has no data.id of a known job family", webhook.ErrNotBound)
 	}
 	d.mu.Lock()
-	waiting := d.waiters[idk] != nil
+	waiting := false
+	for _, k := range keys {
+		waiting = waiting || d.waiters[k] != nil
+	}
 	d.mu.Unlock()
 	if waiting {
 		return nil
 	}
-	_, ok, err := d.store.Tracked(ctx, idk)
-	if err != nil {
-		return fmt.Errorf("dispatch: store: %w", err)
+	for _, k := range keys {
+		_, ok, err := d.store.Tracked(ctx, k)
+		if err != nil {
+			return fmt.Errorf("dispatch: store: %w", err)
+		}
+		if ok {
+			return nil
+		}
 	}
-	if !ok {
-		return fmt.Errorf("%w: dispatch: job %q was not created by this receiver", webhook.ErrNotBound, truncateID(ev.Data.ID))
-	}
-	return nil
+	return fmt.Errorf("%w: dispatch: job %q was not created by this receiver", webhook.ErrNotBound, truncateID(ev.Data.ID))
 }
 
 // truncateID bounds an id from a delivery before it goes into an error.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genai"
 
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
@@ -41,34 +43,48 @@ func assertIdle(t *testing.T, d *Dispatcher) {
 }
 
 func TestIDForms(t *testing.T) {
+	const (
+		batch = webhook.BatchSucceeded
+		video = webhook.VideoGenerated
+		inter = webhook.InteractionCompleted
+	)
 	tests := []struct {
-		name, wait, data string
-		match            bool
+		name, wait string
+		typ        webhook.EventType
+		data       string
+		match      bool
 	}{
-		{"batch full/full", "batches/abc123", "batches/abc123", true},
-		{"batch full/short", "batches/abc123", "abc123", true},
-		{"batch short/full", "abc123", "batches/abc123", true},
-		{"video full/full", "models/veo-3.0-generate-001/operations/op1", "models/veo-3.0-generate-001/operations/op1", true},
-		{"video full/operations", "models/veo-3.0-generate-001/operations/op1", "operations/op1", true},
-		{"video full/short", "models/veo-3.0-generate-001/operations/op1", "op1", true},
-		{"interaction bare", "v1_int123", "v1_int123", true},
-		{"interaction prefixed event", "v1_int123", "interactions/v1_int123", true},
-		{"trailing slash", "batches/abc123/", "abc123", true},
-		{"other batch", "batches/abc123", "batches/abc124", false},
-		{"prefix of id", "batches/abc123", "abc12", false},
+		{"batch full/full", "batches/abc123", batch, "batches/abc123", true},
+		{"batch full/short", "batches/abc123", batch, "abc123", true},
+		{"video full/full", "models/veo-3.0-generate-001/operations/op1", video, "models/veo-3.0-generate-001/operations/op1", true},
+		{"video full/operations", "models/veo-3.0-generate-001/operations/op1", video, "operations/op1", true},
+		{"video full/short", "models/veo-3.0-generate-001/operations/op1", video, "op1", true},
+		{"video operations/full", "operations/op1", video, "models/veo-3.0-generate-001/operations/op1", true},
+		{"interaction bare", "v1_int123", inter, "v1_int123", true},
+		{"interaction prefixed event", "v1_int123", inter, "interactions/v1_int123", true},
+		{"video event for a video interaction", "v1_int123", video, "v1_int123", true},
+		{"other batch", "batches/abc123", batch, "batches/abc124", false},
+		{"prefix of id", "batches/abc123", batch, "abc12", false},
+		// The event's type names its family: the same opaque id in another
+		// family is another job.
+		{"interaction event, batch wait", "batches/abc", inter, "abc", false},
+		{"batch event, interaction wait", "abc", batch, "batches/abc", false},
+		{"batch event, video wait", "operations/abc", batch, "abc", false},
+		{"interaction event, video wait", "operations/abc", inter, "abc", false},
+		{"degenerate data.id", "batches/abc", batch, "batches/", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := mustNew(t)
 			defer d.Close()
 			f := d.Watch(tt.wait)
-			if err := d.Deliver(context.Background(), event(webhook.BatchSucceeded, tt.data, t0)); err != nil {
+			if err := d.Deliver(context.Background(), event(tt.typ, tt.data, t0)); err != nil {
 				t.Fatal(err)
 			}
 			select {
 			case <-f.Done():
 				if !tt.match {
-					t.Fatalf("Watch(%q) resolved by data.id %q", tt.wait, tt.data)
+					t.Fatalf("Watch(%q) resolved by %s for data.id %q", tt.wait, tt.typ, tt.data)
 				}
 				ev, err := f.Result()
 				if err != nil || ev.Data.ID != tt.data {
@@ -76,13 +92,62 @@ func TestIDForms(t *testing.T) {
 				}
 			default:
 				if tt.match {
-					t.Fatalf("Watch(%q) not resolved by data.id %q", tt.wait, tt.data)
+					t.Fatalf("Watch(%q) not resolved by %s for data.id %q", tt.wait, tt.typ, tt.data)
 				}
 				f.Stop()
 			}
 			assertIdle(t, d)
 		})
 	}
+}
+
+// Ids of no form genai returns are refused rather than matched by accident.
+func TestDegenerateIDsRefused(t *testing.T) {
+	d := mustNew(t)
+	defer d.Close()
+	for _, id := range []string{"", "batches/", "batches//", "batches/a/b", "batches/abc/", "/abc",
+		"models/veo/operations/", "models//operations/op", "models/veo/operations/op/x", "operations/",
+		"files/x", "projects/p/locations/l/batchPredictionJobs/1", "a b", "a\x00b"} {
+		if _, err := d.Wait(context.Background(), id); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("Wait(%q) = %v, want ErrInvalidID", id, err)
+		}
+		if err := d.Track(context.Background(), id, ""); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("Track(%q) = %v, want ErrInvalidID", id, err)
+		}
+	}
+	assertIdle(t, d)
+}
+
+// Stopping many waits on one job is linear in their number, and the poll
+// id keeps the most qualified form seen when the wait that gave it stops.
+func TestStopIsConstantTime(t *testing.T) {
+	d := mustNew(t)
+	defer d.Close()
+	const n = 40_000
+	fs := make([]*Future, n)
+	for i := range fs {
+		fs[i] = d.Watch("operations/op1")
+	}
+	long := d.Watch("models/veo-3.0-generate-001/operations/op1")
+	for _, f := range fs { // each stop walked the list before: O(n²) in all
+		f.Stop()
+	}
+	d.mu.Lock()
+	h := d.waiters[idKey("operations/op1")]
+	d.mu.Unlock()
+	if h != long {
+		t.Fatalf("head after the stops = %v, want the last wait", h)
+	}
+	short := d.Watch("operations/op1")
+	long.Stop()
+	d.mu.Lock()
+	id := d.waiters[idKey("operations/op1")].id
+	d.mu.Unlock()
+	if id != "models/veo-3.0-generate-001/operations/op1" {
+		t.Errorf("poll id regressed to %q", id)
+	}
+	short.Stop()
+	assertIdle(t, d)
 }
 
 func TestFamilyOf(t *testing.T) {
@@ -273,7 +338,7 @@ func TestCancelFreesState(t *testing.T) {
 func TestCloseEndsWaits(t *testing.T) {
 	d := mustNew(t, WithPoller(PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
 	errc := make(chan error)
-	for _, id := range []string{"batches/a", "batches/a", "op/operations/b"} {
+	for _, id := range []string{"batches/a", "batches/a", "models/m/operations/b"} {
 		f := d.Watch(id) // registered before the goroutine starts
 		go func() {
 			_, err := d.wait(context.Background(), f)
@@ -438,6 +503,7 @@ func TestNewRefusesMisconfiguration(t *testing.T) {
 	}{
 		{"nil poller", WithPoller(nil), "GenAIPoller"},
 		{"GenAIPoller of a nil client", WithPoller(GenAIPoller(nil)), "nil *genai.Client"},
+		{"GenAIPoller of a zero client", WithPoller(GenAIPoller(&genai.Client{})), "genai.NewClient"},
 		{"nil binder", WithBinder(nil), "webhook.NewBinder"},
 		{"empty webhook URL", WithWebhookURL(""), "empty"},
 		{"http webhook URL", WithWebhookURL("http://example.com/hook"), "use https"},
@@ -626,4 +692,88 @@ func TestWaitCtxBoundsStoreLoad(t *testing.T) {
 		}
 	}
 	assertIdle(t, d)
+}
+
+// stuckStore is a store whose Load ignores its ctx until released, as a
+// store held up behind another goroutine's slow write can.
+type stuckStore struct {
+	*memoryStore
+	release chan struct{}
+}
+
+func (s stuckStore) Load(ctx context.Context, key string) (*webhook.Event, error) {
+	<-s.release
+	return s.memoryStore.Load(ctx, key)
+}
+
+// A Wait returns by its deadline even when the store lookup ignores ctx,
+// and the wait it held is released.
+func TestWaitDeadlineWithStuckStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := stuckStore{newMemoryStore(time.Now, time.Hour, 10), make(chan struct{})}
+		d := mustNew(t, WithLogger(nil), WithStore(s))
+		defer d.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := d.Wait(ctx, "batches/stuck")
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 100*time.Millisecond {
+			t.Fatalf("Wait = %v after %v, want the deadline after 100ms", err, time.Since(start))
+		}
+		close(s.release)
+		synctest.Wait()
+		assertIdle(t, d)
+	})
+}
+
+// The end of a job supersedes a pause whatever their timestamps, and a
+// pause never supersedes the end.
+func TestTerminalBeatsPauseWhateverTheClock(t *testing.T) {
+	ctx := context.Background()
+	d := mustNew(t, WithLogger(nil))
+	defer d.Close()
+	pause := event(webhook.InteractionRequiresAction, "v1_x", t0.Add(4*time.Minute+50*time.Second))
+	pause.WebhookID = "msg_1"
+	d.Deliver(ctx, pause)
+	done := event(webhook.InteractionCompleted, "v1_x", t0)
+	done.WebhookID = "msg_2"
+	d.Deliver(ctx, done)
+	if ev, err := d.Wait(ctx, "v1_x"); err != nil || ev != done {
+		t.Fatalf("Wait = %v, %v; want the completion", ev, err)
+	}
+	late := event(webhook.InteractionRequiresAction, "v1_x", t0.Add(time.Hour))
+	late.WebhookID = "msg_3"
+	d.Deliver(ctx, late)
+	if ev, err := d.Wait(ctx, "v1_x"); err != nil || ev != done {
+		t.Fatalf("Wait after a later-stamped pause = %v, %v; want the completion", ev, err)
+	}
+}
+
+// An event that carries a job's correlation key under a data.id of another
+// form, delivered before Track links the key to the job, still resolves a
+// wait on the job's id.
+func TestTrackAfterKeyedEvent(t *testing.T) {
+	ctx := context.Background()
+	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
+	defer d.Close()
+	md := d.VideoWebhookConfig(nil).UserMetadata
+	f := d.Watch("models/veo/operations/op7")
+	ev := event(webhook.VideoGenerated, "projects/p/some-other-form", t0)
+	ev.UserMetadata = md
+	ev.Auth = verify.Result{Scheme: verify.SchemeEd25519}
+	if err := d.Deliver(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+		t.Fatalf("resolved before Track: %v", err)
+	}
+	if err := d.Track(ctx, "models/veo/operations/op7", KeyOf(md)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Result(); err != nil || got != ev {
+		t.Fatalf("after Track: %v, %v", got, err)
+	}
+	if got, err := d.Wait(ctx, "models/veo/operations/op7"); err != nil || got != ev {
+		t.Fatalf("a later Wait: %v, %v", got, err)
+	}
 }

@@ -72,7 +72,9 @@ func New(opts ...Option) (*Dispatcher, error) {
 		sem:     make(chan struct{}, cfg.concurrency),
 	}
 	if d.store == nil {
-		d.store = newMemoryStore(cfg.now, cfg.ttl, cfg.maxStored)
+		ms := newMemoryStore(cfg.now, cfg.ttl, cfg.maxStored)
+		ms.log = cfg.logger
+		d.store = ms
 	}
 	d.pollCtx, d.cancelPolls = context.WithCancel(context.Background())
 	if b, ok := d.store.(Broadcaster); ok {
@@ -92,22 +94,26 @@ func (d *Dispatcher) wakeRemote(key string, ev *webhook.Event) {
 	h := d.takeLocked(key)
 	d.mu.Unlock()
 	if h != nil && needsAction(ev) {
-		d.consume(context.Background(), []string{key}, ev)
+		d.consume(context.Background(), []string{key}, "", ev)
 	}
 	d.finishList(h, ev)
 }
 
 // Deliver hands ev to every Wait and Future waiting for its job, matched by
-// data.id in full or short form and by the correlation key in its
-// user_metadata, and keeps it (within the retention bounds) for waits that
+// data.id in full or short form within the family its type names, and by
+// the correlation key in its user_metadata when that key is authenticated
+// (see Binding), and keeps it (within the retention bounds) for waits that
 // start later. Its signature is a webhook.HandlerFunc:
 //
-//	http.Handle("/gemini/webhook", webhook.NewHandler(v, d.Deliver))
+//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
 //
 // Events of a type webhook does not know are counted and otherwise ignored:
 // Gemini may add progress events, and a wait resolved by one would end
 // early; a new terminal type is still caught by the poller. A duplicate, or
-// an event older than what the job already reported, resolves nothing.
+// an event older than what the job already reported, resolves nothing. An
+// event whose timestamp is more than five minutes ahead of the clock is
+// ordered by the clock instead: the waits then get a copy of ev whose
+// Timestamp is the clock's while Raw still holds the body as received.
 // Deliver does constant work and starts no goroutine.
 //
 // It returns ErrClosed after Close, an error for a nil event, and the
@@ -135,12 +141,19 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev *webhook.Event) error {
 // complete records ev under each of its keys and resolves the waits the
 // store accepted it for.
 func (d *Dispatcher) complete(ctx context.Context, ev *webhook.Event) error {
-	var buf [3]string
+	var buf [maxKeys]string
 	keys, err := d.keysOf(ctx, ev, buf[:0])
 	if err != nil {
 		return err
 	}
-	var lists [3]*Future
+	return d.record(ctx, keys, ev)
+}
+
+// record saves ev under keys and resolves the waits on the keys the store
+// accepted it for. len(keys) must be at most maxKeys.
+func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Event) error {
+	var err error
+	var lists [maxKeys]*Future
 	taken := false
 	for i, k := range keys {
 		ok, serr := d.store.Save(ctx, k, ev)
@@ -156,7 +169,7 @@ func (d *Dispatcher) complete(ctx context.Context, ev *webhook.Event) error {
 		}
 	}
 	if taken && needsAction(ev) {
-		d.consume(ctx, keys, ev)
+		d.consume(ctx, keys, "", ev)
 	}
 	for _, h := range lists {
 		d.finishList(h, ev)
@@ -164,13 +177,15 @@ func (d *Dispatcher) complete(ctx context.Context, ev *webhook.Event) error {
 	return err
 }
 
+// maxKeys bounds the keys of one event: two for its id (a video event
+// meets interaction waits too), its correlation key, and the id that key
+// was tracked with.
+const maxKeys = 4
+
 // keysOf appends ev's keys to keys: its id's, its correlation key's, and
 // the id the correlation key was tracked with.
 func (d *Dispatcher) keysOf(ctx context.Context, ev *webhook.Event, keys []string) ([]string, error) {
-	idk := idKey(ev.Data.ID)
-	if idk != "" {
-		keys = append(keys, idk)
-	}
+	keys = eventKeys(ev.Type, ev.Data.ID, keys)
 	if c := d.trustedKey(ctx, ev); c != "" {
 		ck := corrKey(c)
 		keys = append(keys, ck)
@@ -178,7 +193,7 @@ func (d *Dispatcher) keysOf(ctx context.Context, ev *webhook.Event, keys []strin
 		if err != nil {
 			return nil, fmt.Errorf("dispatch: store: %w", err)
 		}
-		if ok && target != "" && target != idk {
+		if ok && target != "" && !slices.Contains(keys, target) {
 			keys = append(keys, target)
 		}
 	}
@@ -222,12 +237,23 @@ func (d *Dispatcher) clampTimestamp(ctx context.Context, ev *webhook.Event) *web
 // consume marks a requires_action event as used under all its keys, before
 // the waits it resolves see it, so that a wait started afterwards waits for
 // the next event.
-func (d *Dispatcher) consume(ctx context.Context, keys []string, ev *webhook.Event) {
+//
+// It reports whether ev was used up by this call under key (true when key
+// is not among keys, or the store failed: a pause that cannot be marked is
+// still handed over rather than lost).
+func (d *Dispatcher) consume(ctx context.Context, keys []string, key string, ev *webhook.Event) bool {
+	used := true
 	for _, k := range keys {
-		if err := d.store.Consume(ctx, k, ev); err != nil {
+		ok, err := d.store.Consume(ctx, k, ev)
+		if err != nil {
 			d.log.WarnContext(ctx, "dispatch: store: consume", slog.String("id", ev.Data.ID), slog.Any("error", err))
+			continue
+		}
+		if k == key {
+			used = ok
 		}
 	}
+	return used
 }
 
 // takeLocked detaches every Future waiting on key.
@@ -261,7 +287,7 @@ func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 	}
 	for f := h; f != nil; {
 		next := f.next
-		f.next = nil
+		f.next, f.prev = nil, nil
 		f.finish(ev, nil)
 		f = next
 	}
@@ -280,7 +306,16 @@ func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 // everything the wait held; ErrClosed when the Dispatcher is closed;
 // ErrInvalidID for an empty id.
 func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error) {
-	return d.wait(ctx, d.watch(ctx, id, false))
+	return d.wait(ctx, d.watch(ctx, id, false, d.slowStore()))
+}
+
+// slowStore reports whether store calls may block for long (any Store but
+// the in-memory one, which only takes a lock held for map operations).
+// A Wait then looks the store up in a goroutine of its own, so that its ctx
+// ends it on time even while the store is held up.
+func (d *Dispatcher) slowStore() bool {
+	_, mem := d.store.(*memoryStore)
+	return !mem
 }
 
 // WaitKey is Wait for the correlation key of a webhook_config made by the
@@ -288,7 +323,7 @@ func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error
 // wait resolves from events only: prefer Wait, after Track(ctx, id, key),
 // which matches the key too and can poll.
 func (d *Dispatcher) WaitKey(ctx context.Context, key string) (*webhook.Event, error) {
-	return d.wait(ctx, d.watchKey(ctx, key))
+	return d.wait(ctx, d.watchKey(ctx, key, d.slowStore()))
 }
 
 func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error) {
@@ -308,24 +343,27 @@ func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error
 // id and returns a Future that resolves as Wait would. A Future holds no
 // goroutine; select on Done for thousands of them, or hand them to a loop.
 // Call Stop on a Future no longer wanted, to release it.
-func (d *Dispatcher) Watch(id string) *Future { return d.watch(context.Background(), id, false) }
+func (d *Dispatcher) Watch(id string) *Future { return d.watch(context.Background(), id, false, false) }
 
 // WatchKey is the non-blocking form of WaitKey.
-func (d *Dispatcher) WatchKey(key string) *Future { return d.watchKey(context.Background(), key) }
-
-func (d *Dispatcher) watchKey(ctx context.Context, key string) *Future {
-	if key == "" {
-		return d.watch(ctx, "", true)
-	}
-	return d.watch(ctx, corrKey(key), true)
+func (d *Dispatcher) WatchKey(key string) *Future {
+	return d.watchKey(context.Background(), key, false)
 }
 
-// watch registers a Future on id and resolves it at once from the store
-// when its event is already there. ctx bounds that store lookup, so that a
-// Wait whose ctx ends is not held by a slow store; once an event is found,
-// consuming a requires_action is not cut short, or a later wait could get
-// the stale pause.
-func (d *Dispatcher) watch(ctx context.Context, id string, corr bool) *Future {
+func (d *Dispatcher) watchKey(ctx context.Context, key string, async bool) *Future {
+	if key == "" {
+		return d.watch(ctx, "", true, async)
+	}
+	return d.watch(ctx, corrKey(key), true, async)
+}
+
+// watch registers a Future on id and resolves it from the store when its
+// event is already there: at once, or, with async, from a goroutine of its
+// own. ctx bounds that store lookup, so that a Wait whose ctx ends is not
+// held by a slow store; once an event is found, consuming a
+// requires_action is not cut short, or a later wait could get the stale
+// pause.
+func (d *Dispatcher) watch(ctx context.Context, id string, corr, async bool) *Future {
 	f := &Future{d: d, id: id, done: make(chan struct{}), hidx: -1, corr: corr}
 	key := f.key()
 	if key == "" {
@@ -338,85 +376,129 @@ func (d *Dispatcher) watch(ctx context.Context, id string, corr bool) *Future {
 		f.finish(nil, ErrClosed)
 		return f
 	}
-	f.linked = true
-	d.pending++
-	if h := d.waiters[key]; h != nil {
-		// Second in line: the head keeps the poll schedule.
-		f.next = h.next
-		h.next = f
-		if !corr && len(id) > len(h.id) {
-			h.id = id // poll with the most qualified form seen
-		}
-	} else {
-		d.waiters[key] = f
-		if d.cfg.poller != nil && !corr {
-			d.scheduleLocked(f, d.nowNanos()+int64(d.cfg.quiet), 0)
-		}
-	}
+	d.linkLocked(f, key)
 	d.mu.Unlock()
 
 	// Registered first, then looked up: a Deliver that saved before our
 	// registration is visible here, one that saves after it finds us.
-	ev, err := d.store.Load(ctx, key)
-	if err != nil && ctx.Err() == nil {
-		d.log.Warn("dispatch: store: load", slog.String("key", key), slog.Any("error", err))
+	lookup := func() {
+		if ev := d.load(ctx, key); ev != nil {
+			d.resolveLoaded(ctx, f, key, ev)
+		}
 	}
-	if ev != nil {
-		d.resolveLoaded(ctx, f, key, ev)
+	if async {
+		go lookup()
+	} else {
+		lookup()
 	}
 	return f
 }
 
-func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, ev *webhook.Event) {
-	d.mu.Lock()
-	if !f.linked {
-		d.mu.Unlock()
+// linkLocked registers f on key; the first Future on a key keeps its poll
+// schedule.
+func (d *Dispatcher) linkLocked(f *Future, key string) {
+	f.linked = true
+	d.pending++
+	h := d.waiters[key]
+	if h == nil {
+		d.waiters[key] = f
+		if !f.corr { // polled, or without a poller logged once if nothing comes
+			d.scheduleLocked(f, d.nowNanos()+int64(d.cfg.quiet), 0)
+		}
 		return
 	}
-	d.unlinkLocked(f, key)
-	d.mu.Unlock()
-	if needsAction(ev) {
-		var buf [3]string
-		keys, _ := d.keysOf(context.WithoutCancel(ctx), ev, buf[:0])
-		if !slices.Contains(keys, key) {
-			keys = append(keys, key)
-		}
-		d.consume(context.WithoutCancel(ctx), keys, ev)
+	// Second in line: the head keeps the poll schedule.
+	f.next, f.prev = h.next, h
+	if h.next != nil {
+		h.next.prev = f
 	}
-	d.resolved.Add(1)
-	if ev.Polled {
-		d.resolvedByPoll.Add(1)
+	h.next = f
+	if !f.corr && len(f.id) > len(h.id) {
+		h.id = f.id // poll with the most qualified form seen
 	}
-	f.finish(ev, nil)
 }
 
-// unlinkLocked removes f from key's list, handing the poll schedule on when
-// f was the head.
-func (d *Dispatcher) unlinkLocked(f *Future, key string) {
-	h := d.waiters[key]
-	if h == f {
-		n := f.next
-		if n == nil {
-			delete(d.waiters, key)
-			d.unscheduleLocked(f)
-		} else {
-			d.waiters[key] = n
-			n.due, n.tries = f.due, f.tries
-			if f.hidx >= 0 {
-				n.hidx = f.hidx
-				d.heap[n.hidx] = n
-				f.hidx = -1
-			}
+// load returns key's stored event, nil when there is none or the store
+// failed (logged: the wait goes on, and the poller still covers it).
+func (d *Dispatcher) load(ctx context.Context, key string) *webhook.Event {
+	ev, err := d.store.Load(ctx, key)
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("dispatch: store: load", slog.String("key", key), slog.Any("error", err))
+	}
+	return ev
+}
+
+func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, ev *webhook.Event) {
+	for ev != nil {
+		d.mu.Lock()
+		if !f.linked {
+			d.mu.Unlock()
+			return
 		}
-	} else {
-		for p := h; p != nil; p = p.next {
-			if p.next == f {
-				p.next = f.next
-				break
+		d.unlinkLocked(f, key)
+		d.mu.Unlock()
+		if !needsAction(ev) || d.consumeLoaded(ctx, key, ev) {
+			d.resolved.Add(1)
+			if ev.Polled {
+				d.resolvedByPoll.Add(1)
 			}
+			f.finish(ev, nil)
+			return
+		}
+		// Another wait used this pause up first: f waits for the next
+		// event. Registered again first, then looked up, as in watch.
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			f.finish(nil, ErrClosed)
+			return
+		}
+		d.linkLocked(f, key)
+		d.mu.Unlock()
+		ev = d.load(ctx, key)
+	}
+}
+
+// consumeLoaded uses up a stored pause for the wait on key, under all the
+// pause's keys, and reports whether this wait got it.
+func (d *Dispatcher) consumeLoaded(ctx context.Context, key string, ev *webhook.Event) bool {
+	ctx = context.WithoutCancel(ctx) // once found, a pause is not half consumed
+	var buf [maxKeys + 1]string
+	keys, _ := d.keysOf(ctx, ev, buf[:0])
+	if !slices.Contains(keys, key) {
+		keys = append(keys, key)
+	}
+	return d.consume(ctx, keys, key, ev)
+}
+
+// unlinkLocked removes f from key's list in constant time, handing the
+// poll schedule on when f was the head, and with it the most qualified form
+// of the id seen, so that the poll id never regresses to a shorter one.
+func (d *Dispatcher) unlinkLocked(f *Future, key string) {
+	n := f.next
+	switch {
+	case d.waiters[key] != f:
+		f.prev.next = n
+		if n != nil {
+			n.prev = f.prev
+		}
+	case n == nil:
+		delete(d.waiters, key)
+		d.unscheduleLocked(f)
+	default:
+		d.waiters[key] = n
+		n.prev = nil
+		n.due, n.tries = f.due, f.tries
+		if len(f.id) > len(n.id) {
+			n.id = f.id
+		}
+		if f.hidx >= 0 {
+			n.hidx = f.hidx
+			d.heap[n.hidx] = n
+			f.hidx = -1
 		}
 	}
-	f.next = nil
+	f.next, f.prev = nil, nil
 	f.linked = false
 	d.pending--
 }
@@ -457,7 +539,7 @@ func (d *Dispatcher) Close() error {
 	for _, h := range lists {
 		for f := h; f != nil; {
 			next := f.next
-			f.next = nil
+			f.next, f.prev = nil, nil
 			f.finish(nil, ErrClosed)
 			f = next
 		}

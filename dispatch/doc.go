@@ -46,7 +46,7 @@
 //
 // An event may arrive before Wait is called: it is kept (DefaultRetention,
 // 24 h, the span of Gemini's own delivery retries; at most DefaultMaxStored
-// entries) and resolves a later Wait at once. Every wait pending on a job
+// events) and resolves a later Wait at once. Every wait pending on a job
 // resolves with its event. A terminal event keeps resolving later waits; an
 // interaction.requires_action is consumed by the waits it resolves (those
 // pending when it arrives, or the first that finds it stored), so that
@@ -58,17 +58,33 @@
 //
 // # Fallback polling
 //
-// With WithPoller, a job still awaited DefaultQuietPeriod (60 s) after its
-// wait began is polled: Gemini pushes within seconds, so a job that ends
-// within the quiet period is never polled. Then it is polled again after
+// With WithPoller, a job still awaited after its quiet period is polled,
+// on a schedule per kind of job. Batches and interactions: first poll
+// DefaultQuietPeriod (60 s) after the wait began (Gemini pushes within
+// seconds, so a job that ends sooner is never polled), then
 // DefaultPollInterval (30 s), doubling up to DefaultMaxPollInterval (10
-// min), each wait ±20%: a job with a lost webhook is noticed within 10
-// minutes of its end, and an hour of running costs about ten calls instead
-// of the 360 of a 10-second loop. Poll errors are logged and retried on the
-// same schedule, never fatal. Polling is also how a cancelled batch, for
-// which no event may come, is noticed. A single timer drives all polls, at
-// most DefaultPollConcurrency at a time; Close stops it. The event a poll
-// finds has the shape of a delivered one, with Event.Polled set.
+// min): a lost webhook is noticed within 10 minutes of the job's end, and
+// an hour of running costs about ten calls where a 10-second loop makes
+// 360. Video generations: Gemini sends no event for a failed video, so
+// polling is how a failure is noticed; the first poll comes after 20 s,
+// the next 18 every 20 s (at least five minutes, about the longest a video
+// runs), then the waits double like other jobs'. A video that fails within
+// five minutes is noticed within 30 s, for one call per 20 s while it runs:
+// 15 for a five-minute video, where a 10-second loop makes 30. Every wait
+// is spread by ±20% (WithPollJitter); WithPollSchedule sets one schedule
+// for every kind. Poll errors are logged and retried. A 429 or 503 delays
+// the next poll to its Retry-After (for batches and videos, whose
+// genai.APIError keeps no headers, the RetryInfo delay of the error body),
+// at most an hour. A job the API answers 404 or 403 for, three polls in a
+// row over at least two minutes, ends its waits with ErrJobNotFound: one
+// such answer is not enough, since a new job can be briefly unknown.
+// Polling is also how a cancelled batch, for which no event may come, is
+// noticed. A single timer drives all polls, at most DefaultPollConcurrency
+// at a time; Close stops it, and a poll whose waits all stopped while it
+// was queued does not run. The event a poll finds has the shape of a
+// delivered one, with Event.Polled set. Without a poller, a wait that has
+// heard nothing for its quiet period logs one warning naming the id and the
+// likely causes.
 //
 // # Binding
 //
@@ -88,8 +104,9 @@
 //
 // Without WithBinder the Dispatcher mints its tokens with a random secret
 // of its own, which binds the jobs this process creates. Replicas behind
-// one URL, and jobs that outlive a restart, need one secret shared and kept:
-// WithBinder(webhook.NewBinder(secret)).
+// one URL, and jobs that outlive a restart, need one secret shared and kept,
+// given as WithBinder(b) with b from webhook.NewBinder(secret), and a Store
+// that the replicas share and that outlives a restart.
 //
 // # Replicas
 //

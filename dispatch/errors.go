@@ -24,6 +24,13 @@ var (
 	ErrJobFailed    = errors.New("dispatch: job failed")
 	ErrJobExpired   = errors.New("dispatch: job expired")
 	ErrJobCancelled = errors.New("dispatch: job cancelled")
+	// ErrJobNotFound ends the waits on a job that the API says does not exist,
+	// or is not the caller's: at least three polls in a row, the first and the
+	// last at least two minutes apart, failed with 404 Not Found or 403
+	// Permission Denied. One such answer is not enough: a job just created can
+	// be briefly unknown. The error Wait then returns wraps ErrJobNotFound and
+	// the last poll's error (a genai.APIError, for instance).
+	ErrJobNotFound = errors.New("dispatch: job not found")
 )
 
 // JobError reports a job that ended without succeeding: failed, expired or

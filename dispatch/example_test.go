@@ -10,7 +10,8 @@ import (
 )
 
 // A Wait resolves when the job's event is delivered. Here the event is
-// delivered by hand; in an app, webhook.NewHandler(v, d.Deliver) does it.
+// delivered by hand; in an app, webhook.NewHandler(v, d.Deliver, d.Binding())
+// does it.
 func ExampleDispatcher_Wait() {
 	d, err := dispatch.New()
 	if err != nil {

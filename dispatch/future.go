@@ -9,6 +9,7 @@ type Future struct {
 	d    *Dispatcher
 	id   string  // job id as given, or corrPrefix+key
 	next *Future // next Future on the same key; guarded by d.mu
+	prev *Future // previous one, nil for the head; guarded by d.mu
 	done chan struct{}
 	ev   *webhook.Event
 	err  error

@@ -1,58 +1,104 @@
 package dispatch
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// idKey returns the key a job id is matched by: its last path segment, so
-// that "batches/abc" and "abc", or "models/veo/operations/op1",
-// "operations/op1" and "op1", meet. The result shares id's memory.
+// How a wait and an event meet. A key is the job's family and the last path
+// segment of its id: every id form the genai SDK uses ("batches/{id}",
+// "models/{model}/operations/{op}", a bare interaction id) ends in the
+// server-assigned opaque id, and the prefix only names the collection. The
+// form of data.id on the wire is not documented, so an event matches
+// whichever of the full or short form it carries; its type names the family,
+// so an interaction's event never resolves a batch's wait with the same
+// opaque id.
 //
-// Why the last segment, whatever the family: every id form the genai SDK
-// uses ("batches/{id}", "models/{model}/operations/{op}", a bare
-// interaction id) ends in the server-assigned opaque id,
-// and the prefix only names the collection; data.id's form on the wire is
-// unverified, and an event of a type this package does not know still has to
-// meet its Wait. Two jobs collide only if Gemini gave two different jobs the
-// same opaque id in different collections (or, for videos, under different
-// models), which its ids make negligible; a receiver that cannot accept even
-// that can match on the correlation key of the webhook_config builders,
-// which is random per job.
+// Waits take the id exactly as genai returned it, which names the family:
+// "batches/…" is a batch, "models/…/operations/…" (or "operations/…") a
+// video generation, a bare id an interaction. Any other form, or one with
+// an empty segment, is refused (ErrInvalidID): it could only be matched by
+// accident.
+
+// Key prefixes, one per family. A correlation key starts with corrPrefix
+// instead, so the kinds cannot meet.
+const (
+	batchPrefix       = "b/"
+	videoPrefix       = "v/"
+	interactionPrefix = "i/"
+	corrPrefix        = "\x00key:"
+)
+
+// idKey returns the key a wait on id is matched by, or "" when id is not of
+// a form genai returns.
 func idKey(id string) string {
-	id = strings.TrimRight(id, "/")
-	if i := strings.LastIndexByte(id, '/'); i >= 0 {
-		return id[i+1:]
+	switch fam, seg := splitID(id); fam {
+	case webhook.FamilyBatch:
+		return batchPrefix + seg
+	case webhook.FamilyVideo:
+		return videoPrefix + seg
+	case webhook.FamilyInteraction:
+		return interactionPrefix + seg
 	}
-	return id
+	return ""
 }
 
-// corrPrefix starts every correlation-key key; a job id's last segment
-// never starts with a NUL byte, so the two kinds of key cannot meet.
-const corrPrefix = "\x00key:"
+// splitID returns the family and opaque id of a job id as genai returns it,
+// or FamilyUnknown.
+func splitID(id string) (webhook.Family, string) {
+	if id == "" || strings.ContainsAny(id, "\x00 ") {
+		return webhook.FamilyUnknown, ""
+	}
+	parts := strings.Split(id, "/")
+	if slices.Contains(parts, "") {
+		return webhook.FamilyUnknown, ""
+	}
+	switch {
+	case len(parts) == 1:
+		return webhook.FamilyInteraction, id
+	case len(parts) == 2 && parts[0] == "batches":
+		return webhook.FamilyBatch, parts[1]
+	case len(parts) == 2 && parts[0] == "operations",
+		len(parts) == 4 && parts[0] == "models" && parts[2] == "operations":
+		return webhook.FamilyVideo, parts[len(parts)-1]
+	}
+	return webhook.FamilyUnknown, ""
+}
+
+// eventKeys appends to keys the keys of the job an event of type t with
+// data.id id is about: none when id has no opaque id. A video event also
+// meets interaction waits, because Gemini is moving video generation to
+// background interactions, whose events may be either type.
+func eventKeys(t webhook.EventType, id string, keys []string) []string {
+	seg := id[strings.LastIndexByte(id, '/')+1:]
+	if seg == "" || strings.IndexByte(seg, 0) >= 0 {
+		return keys
+	}
+	switch t.Family() {
+	case webhook.FamilyBatch:
+		keys = append(keys, batchPrefix+seg)
+	case webhook.FamilyVideo:
+		keys = append(keys, videoPrefix+seg, interactionPrefix+seg)
+	case webhook.FamilyInteraction:
+		keys = append(keys, interactionPrefix+seg)
+	}
+	return keys
+}
 
 func corrKey(k string) string { return corrPrefix + k }
 
-// familyOf tells a job's family from the form of the id genai returned:
-// "batches/…" is a batch, "…operations/…" a video generation, a bare id an
-// interaction. Anything else is FamilyUnknown.
+// familyOf tells a job's family from the form of the id genai returned.
 func familyOf(id string) webhook.Family {
-	switch {
-	case strings.HasPrefix(id, "batches/"):
-		return webhook.FamilyBatch
-	case strings.HasPrefix(id, "operations/") || strings.Contains(id, "/operations/"):
-		return webhook.FamilyVideo
-	case id != "" && !strings.Contains(id, "/"):
-		return webhook.FamilyInteraction
-	}
-	return webhook.FamilyUnknown
+	fam, _ := splitID(id)
+	return fam
 }
 
 // batchName returns a batch id in the "batches/{id}" form Batches.Get
 // requires (it rejects a bare id).
 func batchName(id string) string {
-	return "batches/" + idKey(id)
+	return "batches/" + id[strings.LastIndexByte(id, '/')+1:]
 }
 
 // KeyOf returns the correlation key that the webhook_config builders put in

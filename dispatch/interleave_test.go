@@ -28,7 +28,8 @@ func TestInterleavings(t *testing.T) {
 		return []string{fmt.Sprintf("batches/j%d", n), fmt.Sprintf("j%d", n)}
 	}
 	for n := range rounds {
-		id := forms(n)[r.IntN(2)]
+		id := forms(n)[0] // a wait takes the id as genai returned it
+
 		evID := forms(n)[r.IntN(2)]
 		nDeliver := 1 + r.IntN(3)
 		nBefore := r.IntN(nDeliver + 1) // deliveries made before anyone waits
@@ -98,5 +99,75 @@ func TestInterleavings(t *testing.T) {
 	assertIdle(t, d)
 	if s := d.Stats(); s.Pending != 0 {
 		t.Errorf("Pending = %d", s.Pending)
+	}
+}
+
+// yieldingStore is the memory store with a scheduling point before every
+// call, so that the calls of concurrent waits interleave as a networked
+// store's would.
+type yieldingStore struct{ *memoryStore }
+
+func (s yieldingStore) Load(ctx context.Context, key string) (*webhook.Event, error) {
+	runtime.Gosched()
+	return s.memoryStore.Load(ctx, key)
+}
+
+func (s yieldingStore) Consume(ctx context.Context, key string, ev *webhook.Event) (bool, error) {
+	runtime.Gosched()
+	return s.memoryStore.Consume(ctx, key, ev)
+}
+
+// TestStoredPauseGoesToOneWait starts two waits after an
+// interaction.requires_action was stored: exactly one of them may get it
+// (two handlers acting on one function call would be a bug), and the other
+// goes on to the next event.
+func TestStoredPauseGoesToOneWait(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		store  func() Store
+		rounds int
+	}{
+		{"memory store", nil, 5000},
+		{"store whose calls interleave", func() Store { return yieldingStore{newMemoryStore(time.Now, time.Hour, 100_000)} }, 2000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []Option
+			if tt.store != nil {
+				opts = append(opts, WithStore(tt.store()))
+			}
+			d := mustNew(t, opts...)
+			defer d.Close()
+			ctx := context.Background()
+			for n := range tt.rounds {
+				id := fmt.Sprintf("v1_p%d", n)
+				pause := event(webhook.InteractionRequiresAction, id, t0)
+				pause.WebhookID = "msg_" + id
+				if err := d.Deliver(ctx, pause); err != nil {
+					t.Fatal(err)
+				}
+				var a, b *Future
+				var wg sync.WaitGroup
+				wg.Go(func() { a = d.Watch(id) })
+				wg.Go(func() { b = d.Watch(id) })
+				wg.Wait()
+				got := 0
+				for _, f := range []*Future{a, b} {
+					if ev, err := f.Result(); err == nil && ev == pause {
+						got++
+					}
+				}
+				if got != 1 {
+					t.Fatalf("round %d: the stored pause went to %d waits, want 1", n, got)
+				}
+				done := event(webhook.InteractionCompleted, id, t0.Add(time.Second))
+				d.Deliver(ctx, done)
+				for _, f := range []*Future{a, b} {
+					if ev, err := f.Result(); err != nil || (ev != pause && ev != done) {
+						t.Fatalf("round %d: a wait ended with %v, %v", n, ev, err)
+					}
+				}
+			}
+			assertIdle(t, d)
+		})
 	}
 }

@@ -13,12 +13,13 @@ import (
 // Defaults of the fallback poll schedule, changed with WithPollSchedule and
 // WithPollJitter.
 const (
-	// DefaultQuietPeriod is how long a job is left alone before its first
-	// poll. Gemini pushes an event within seconds of the state change, so a
+	// DefaultQuietPeriod is how long a batch or an interaction is left
+	// alone before its first poll. Gemini pushes an event within seconds of the state change, so a
 	// job that finishes within this period resolves from its webhook and is
 	// never polled; polling sooner would only duplicate the push.
 	DefaultQuietPeriod = 60 * time.Second
-	// DefaultPollInterval is the wait after the first poll; it doubles
+	// DefaultPollInterval is the wait after the first poll of a batch or an
+	// interaction; it doubles
 	// after each poll that finds the job still running.
 	DefaultPollInterval = 30 * time.Second
 	// DefaultMaxPollInterval caps the doubling. Jobs of this kind run for
@@ -41,6 +42,7 @@ type Option func(*config)
 type config struct {
 	poller        Poller
 	pollerSet     bool
+	scheduleSet   bool // WithPollSchedule: one schedule for every kind of job
 	now           func() time.Time
 	afterFunc     func(time.Duration, func()) (stop func() bool)
 	logger        *slog.Logger
@@ -57,6 +59,11 @@ type config struct {
 	jitter        float64
 	pollTimeout   time.Duration
 	concurrency   int
+
+	// notFound is poll scheduler state, not configuration: the keys whose
+	// last polls found no job (see notFoundLocked). Guarded by the
+	// Dispatcher's mu; allocated on first use.
+	notFound map[string]notFoundRun
 }
 
 func defaultConfig() config {
@@ -125,8 +132,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRetention bounds the in-memory store: an event that arrives before
 // anyone waits for it is kept for ttl (0: DefaultRetention), and at most
-// max entries are kept (0: DefaultMaxStored), the oldest evicted first. It
-// has no effect with WithStore.
+// max events are kept (0: DefaultMaxStored), expired ones evicted first,
+// then the oldest. Tracked jobs and consumed pauses are bounded apart (see
+// DefaultMaxStored), so event traffic never evicts them. It has no effect
+// with WithStore.
 func WithRetention(ttl time.Duration, max int) Option {
 	return func(c *config) {
 		if ttl > 0 {
@@ -160,13 +169,15 @@ func WithWebhookURL(uri string) Option {
 	return func(c *config) { c.webhookURL, c.webhookURLSet = uri, true }
 }
 
-// WithPollSchedule sets the fallback poll schedule: the first poll comes
-// quiet after the wait began, the next interval after that, each later one
-// twice the previous wait, capped at maxInterval. Zero values keep the
-// defaults (DefaultQuietPeriod, DefaultPollInterval,
-// DefaultMaxPollInterval).
+// WithPollSchedule sets the fallback poll schedule for every kind of job
+// (without it, video generations have a shorter schedule of their own, see
+// the package doc): the first poll comes quiet after the wait began, the
+// next interval after that, each later one twice the previous wait, capped
+// at maxInterval. Zero values keep the defaults (DefaultQuietPeriod,
+// DefaultPollInterval, DefaultMaxPollInterval).
 func WithPollSchedule(quiet, interval, maxInterval time.Duration) Option {
 	return func(c *config) {
+		c.scheduleSet = true
 		if quiet > 0 {
 			c.quiet = quiet
 		}
@@ -211,8 +222,13 @@ func (c *config) check() error {
 		if c.poller == nil {
 			return errors.New("dispatch: WithPoller: nil Poller; pass dispatch.GenAIPoller(client), or leave the option out to resolve waits from webhooks only")
 		}
-		if p, ok := c.poller.(*genaiPoller); ok && p.client == nil {
-			return errors.New("dispatch: GenAIPoller: nil *genai.Client; pass the client made by genai.NewClient")
+		if p, ok := c.poller.(*genaiPoller); ok {
+			if p.client == nil {
+				return errors.New("dispatch: GenAIPoller: nil *genai.Client; pass the client made by genai.NewClient")
+			}
+			if p.client.Batches == nil || p.client.Operations == nil || p.client.Interactions == nil {
+				return errors.New("dispatch: GenAIPoller: the *genai.Client was not made by genai.NewClient (its services are nil); pass the client genai.NewClient returned")
+			}
 		}
 	}
 	if c.binderSet && c.binder == nil {

@@ -54,7 +54,7 @@ func TestLostWebhookResolvedByPoller(t *testing.T) {
 		t.Fatalf("first poll at +%v, want +%v", at.Sub(start), DefaultQuietPeriod)
 	}
 	// A second waiter on the same job shares the schedule.
-	f2 := d.Watch("lost")
+	f2 := d.Watch("batches/lost")
 	clk.Advance(DefaultQuietPeriod - time.Second)
 	if s := d.Stats(); s.Polls != 0 {
 		t.Fatalf("polled during the quiet period: %+v", s)
@@ -261,5 +261,71 @@ func TestPolledEventCompleted(t *testing.T) {
 	}
 	if raw.Data.ID != "batches/bare" || raw.Type != webhook.BatchSucceeded {
 		t.Errorf("Raw = %s", ev.Raw)
+	}
+}
+
+// A poll queued behind the concurrency limit does not run once every wait
+// on its job has stopped.
+func TestQueuedPollOfStoppedWaitDoesNotRun(t *testing.T) {
+	clk := newFakeClock()
+	// Room for an answer to a poll that should not happen, so that the
+	// test ends either way.
+	p := &scriptedPoller{calls: make(chan string, 4), answers: make(chan pollAnswer, 2)}
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc),
+		WithPollJitter(0), WithPollConcurrency(1))
+	defer d.Close()
+	waits := map[string]*Future{"batches/a": d.Watch("batches/a"), "batches/b": d.Watch("batches/b")}
+	clk.drainArmed()
+	clk.Advance(DefaultQuietPeriod)
+	first := recv(t, p.calls, "first poll")
+	for id, f := range waits {
+		if id != first {
+			f.Stop() // its poll is queued behind the first
+		}
+	}
+	p.answers <- pollAnswer{} // the first job is still running
+	p.answers <- pollAnswer{} // for the queued poll, were it to run
+	d.wg.Wait()               // both poll goroutines have returned
+	if len(p.calls) != 0 {
+		t.Fatalf("polled %q after its wait stopped", <-p.calls)
+	}
+	waits[first].Stop()
+}
+
+// A custom Poller that reports a pause without a timestamp: once a wait
+// got the pause, a later wait is not given the same pause again by the
+// next poll, and resolves with the job's end.
+func TestPolledPauseWithoutTimestamp(t *testing.T) {
+	clk := newFakeClock()
+	p := &scriptedPoller{calls: make(chan string, 8), answers: make(chan pollAnswer)}
+	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	defer d.Close()
+	pause := func() *webhook.Event { return &webhook.Event{Type: webhook.InteractionRequiresAction} }
+
+	f := d.Watch("v1_nots")
+	clk.drainArmed()
+	clk.Advance(DefaultQuietPeriod)
+	recv(t, p.calls, "first poll")
+	p.answers <- pollAnswer{ev: pause()}
+	<-f.Done()
+	if ev, err := f.Result(); err != nil || ev.Type != webhook.InteractionRequiresAction {
+		t.Fatalf("first wait = %v, %v", ev, err)
+	}
+
+	g := d.Watch("v1_nots") // after acting on the pause
+	at := recv(t, clk.armed, "timer of the second wait")
+	clk.AdvanceTo(at)
+	recv(t, p.calls, "second poll")
+	p.answers <- pollAnswer{ev: pause()} // the same pause, still
+	at = recv(t, clk.armed, "next timer")
+	if _, err := g.Result(); !errors.Is(err, ErrPending) {
+		t.Fatalf("the same pause resolved the second wait: %v", err)
+	}
+	clk.AdvanceTo(at)
+	recv(t, p.calls, "third poll")
+	p.answers <- pollAnswer{ev: &webhook.Event{Type: webhook.InteractionCompleted}}
+	<-g.Done()
+	if ev, err := g.Result(); err != nil || ev.Type != webhook.InteractionCompleted {
+		t.Fatalf("second wait = %v, %v", ev, err)
 	}
 }

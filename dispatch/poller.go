@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/retry"
@@ -18,7 +22,17 @@ import (
 // Poller fetches a job's state for the fallback poller. Poll returns the
 // event the job's terminal (or requires_action) state amounts to, nil and
 // nil while the job is still running, or an error, which the Dispatcher
-// logs and retries on its backoff schedule; it is never fatal.
+// logs and retries on its backoff schedule.
+//
+// An error is never fatal at once. A genai error with status 404 or 403
+// (genai.APIError, or an error of the Interactions API in package
+// google.golang.org/genai/interactions/models/apierrors), or one wrapping
+// ErrJobNotFound, counts towards ending the job's waits with ErrJobNotFound
+// (see there). A 429 or 503 delays the next poll to the time its
+// Retry-After header names (at most an hour), where the SDK exposes the
+// header: the Interactions API does; genai.APIError does not, so for
+// batches and videos the RetryInfo detail of the error body (its
+// retryDelay) is used instead, when Gemini sends one.
 type Poller interface {
 	Poll(ctx context.Context, id string) (*webhook.Event, error)
 }
@@ -39,9 +53,14 @@ func (p PollerFunc) Poll(ctx context.Context, id string) (*webhook.Event, error)
 //     to learn of a cancellation if no event comes for it.
 //   - "models/{m}/operations/{op}": Operations.GetVideosOperation; terminal
 //     when Done: video.generated with the first video's URI in
-//     data.video_uri, or, when the operation has an error, video.generated
-//     with data.error_code and data.error_message set (Gemini documents no
-//     failure event for videos; EventError treats it as a failure).
+//     data.video_uri, or, when the operation has an error or holds no
+//     video, video.generated with data.error_code and data.error_message
+//     set (Gemini documents no failure event for videos; EventError treats
+//     it as a failure). An operation holds no video when safety checks
+//     filtered every one (the message is "all videos were filtered by
+//     safety checks: " and the reasons Gemini gave) or when it is done with
+//     neither a response nor an error, which the API has been seen to
+//     answer (python-genai issue 1560).
 //   - a bare id: Interactions.Get, with the SDK's own retries off (the
 //     Dispatcher retries): completed, failed, cancelled and requires_action
 //     map to their events; incomplete and budget_exceeded, which have no
@@ -120,6 +139,8 @@ func (p *genaiPoller) pollVideo(ctx context.Context, id string) (*webhook.Event,
 	return videoEvent(id, op), nil
 }
 
+// videoEvent maps a video operation to its event, nil when not done. A done
+// operation without a video is a failure: the event has error_message set.
 func videoEvent(id string, op *genai.GenerateVideosOperation) *webhook.Event {
 	if !op.Done {
 		return nil
@@ -134,15 +155,45 @@ func videoEvent(id string, op *genai.GenerateVideosOperation) *webhook.Event {
 			msg = "video generation failed"
 		}
 		data.ErrorMessage = msg
-	} else if op.Response != nil {
-		for _, v := range op.Response.GeneratedVideos {
-			if v != nil && v.Video != nil && v.Video.URI != "" {
-				data.VideoURI = v.Video.URI
-				break
-			}
-		}
+	} else if uri, ok := firstVideo(op.Response); ok {
+		data.VideoURI = uri
+	} else {
+		data.ErrorMessage = noVideoMessage(op.Response)
 	}
 	return polledEvent(webhook.VideoGenerated, time.Time{}, data)
+}
+
+// firstVideo returns the URI of r's first video (empty for one returned
+// inline, as on Vertex), and whether r holds a video at all.
+func firstVideo(r *genai.GenerateVideosResponse) (string, bool) {
+	if r == nil {
+		return "", false
+	}
+	found := false
+	for _, v := range r.GeneratedVideos {
+		if v == nil || v.Video == nil {
+			continue
+		}
+		if v.Video.URI != "" {
+			return v.Video.URI, true
+		}
+		found = found || len(v.Video.VideoBytes) > 0
+	}
+	return "", found
+}
+
+// noVideoMessage says why a done operation whose response is r holds no
+// video.
+func noVideoMessage(r *genai.GenerateVideosResponse) string {
+	switch {
+	case r == nil:
+		return "video operation is done with neither a response nor an error"
+	case len(r.RAIMediaFilteredReasons) > 0:
+		return "all videos were filtered by safety checks: " + strings.Join(r.RAIMediaFilteredReasons, "; ")
+	case r.RAIMediaFilteredCount > 0:
+		return "all videos were filtered by safety checks"
+	}
+	return "video operation is done with no video and no error"
 }
 
 func (p *genaiPoller) pollInteraction(ctx context.Context, id string) (*webhook.Event, error) {
@@ -227,4 +278,116 @@ func envelopeJSON(ev *webhook.Event) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// pollStatus is what the schedule needs to know of a failed poll.
+type pollStatus struct {
+	// notFound: the API says the job does not exist or is not ours (404,
+	// 403), or a custom Poller said so with ErrJobNotFound.
+	notFound bool
+	// retryAfter is the least wait before the next poll that a 429 or 503
+	// asked for; 0 when none.
+	retryAfter time.Duration
+}
+
+// maxRetryAfter bounds the wait a Retry-After can impose, so that a bogus
+// one cannot stop a job's polls for days.
+const maxRetryAfter = time.Hour
+
+// classifyPollError reads err's chain for the HTTP status and retry hint
+// of the genai error behind it. now dates a Retry-After given as an HTTP
+// date.
+func classifyPollError(err error, now time.Time) pollStatus {
+	if errors.Is(err, ErrJobNotFound) {
+		return pollStatus{notFound: true}
+	}
+	code, header, details := apiErrorOf(err)
+	var st pollStatus
+	switch code {
+	case http.StatusNotFound, http.StatusForbidden:
+		st.notFound = true
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		d, ok := retryAfterHeader(header, now)
+		if !ok {
+			d = retryInfoDelay(details)
+		}
+		st.retryAfter = min(max(d, 0), maxRetryAfter)
+	}
+	return st
+}
+
+// apiErrorOf returns the HTTP status of the genai error in err's chain (0
+// when there is none), with the response headers where the SDK keeps them
+// and the error details where the body had them.
+func apiErrorOf(err error) (int, http.Header, []map[string]any) {
+	var core genai.APIError
+	if errors.As(err, &core) {
+		// The core SDK keeps no headers (newAPIError reads only the body).
+		return core.Code, nil, core.Details
+	}
+	var (
+		ie   *apierrors.APIError
+		ice  *apierrors.GetInteractionByIDClientError
+		ise  *apierrors.GetInteractionByIDServerError
+		irve *apierrors.ResponseValidationError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return ie.StatusCode, headerOf(ie.RawResponse), nil
+	case errors.As(err, &ice):
+		return statusOf(ice.HTTPMeta.Response), headerOf(ice.HTTPMeta.Response), nil
+	case errors.As(err, &ise):
+		return statusOf(ise.HTTPMeta.Response), headerOf(ise.HTTPMeta.Response), nil
+	case errors.As(err, &irve):
+		return irve.StatusCode, headerOf(irve.RawResponse), nil
+	}
+	return 0, nil, nil
+}
+
+func statusOf(r *http.Response) int {
+	if r == nil {
+		return 0
+	}
+	return r.StatusCode
+}
+
+func headerOf(r *http.Response) http.Header {
+	if r == nil {
+		return nil
+	}
+	return r.Header
+}
+
+// retryAfterHeader parses a Retry-After header, in seconds or as an HTTP
+// date (RFC 9110, section 10.2.3).
+func retryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now), true
+	}
+	return 0, false
+}
+
+// retryInfoDelay returns the retryDelay of a google.rpc.RetryInfo among an
+// error's details ("30s" in JSON), 0 when there is none.
+func retryInfoDelay(details []map[string]any) time.Duration {
+	for _, d := range details {
+		if t, _ := d["@type"].(string); t != "type.googleapis.com/google.rpc.RetryInfo" {
+			continue
+		}
+		s, _ := d["retryDelay"].(string)
+		if v, err := time.ParseDuration(s); err == nil {
+			return v
+		}
+	}
+	return 0
 }

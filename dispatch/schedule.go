@@ -3,17 +3,69 @@ package dispatch
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/genaihook/genaihook/webhook"
 )
 
 // The poll scheduler: one timer, armed for the earliest due poll of a heap
 // of keys (each represented by the head Future of its list). When it fires,
 // the due keys are polled, at most cfg.concurrency at a time, and those
 // still pending go back on the heap with a doubled wait. No goroutine exists
-// between polls.
+// between polls. Without a Poller a key on the heap is not polled: when it
+// comes due its wait has heard nothing for the quiet period, which is
+// logged once.
+
+// The schedule of video generations, unless WithPollSchedule changes the
+// schedule: Gemini sends no event for a failed video, so polling is how a
+// failure is noticed, and a video runs at most about five minutes. Its
+// first poll comes videoQuietPeriod after the wait began, the next
+// videoSteadyPolls ones videoPollInterval apart (each wait ±20% with the
+// default jitter, so 16 to 24 s), covering at least 20 + 18×16 = 308 s,
+// then the waits double up to the maximum interval like other jobs'. A
+// video that fails within its first five minutes is therefore noticed
+// within 24 s (plus the poll's own time), for one call every 20 s while it
+// runs: 15 for a five-minute video, where a 10 s loop makes 30.
+const (
+	videoQuietPeriod  = 20 * time.Second
+	videoPollInterval = 20 * time.Second
+	videoSteadyPolls  = 18
+)
+
+// When a job is not found: at least notFoundPolls polls in a row answered
+// 404 or 403, the first and the last at least notFoundSpan apart. A job
+// just created can be briefly unknown to the API that reads it.
+const (
+	notFoundPolls = 3
+	notFoundSpan  = 2 * time.Minute
+)
+
+// pollSchedule is the poll schedule of one kind of job.
+type pollSchedule struct {
+	quiet, interval, maxInterval time.Duration
+	steady                       uint16 // waits at interval before the doubling starts (at least 1)
+}
+
+// scheduleOf returns the schedule of the job id: the configured one, or
+// for a video generation, when WithPollSchedule left the defaults, the
+// video schedule.
+func (d *Dispatcher) scheduleOf(id string) pollSchedule {
+	s := pollSchedule{quiet: d.cfg.quiet, interval: d.cfg.interval, maxInterval: d.cfg.maxInterval}
+	if !d.cfg.scheduleSet && familyOf(id) == webhook.FamilyVideo {
+		s.quiet, s.interval, s.steady = videoQuietPeriod, videoPollInterval, videoSteadyPolls
+	}
+	return s
+}
+
+// notFoundRun counts the polls of a key in a row that found no job.
+type notFoundRun struct {
+	n     uint16
+	since int64 // unix ns of the first
+}
 
 type pollHeap []*Future
 
@@ -39,7 +91,12 @@ func (h *pollHeap) Pop() any {
 }
 
 // scheduleLocked puts the head f on the heap, due at the given unix ns.
+// With a Poller, the first poll of a wait (tries 0) comes no later than the
+// quiet period of its kind of job (see scheduleOf).
 func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint16) {
+	if tries == 0 && d.cfg.poller != nil {
+		due = min(due, d.nowNanos()+int64(d.scheduleOf(f.id).quiet))
+	}
 	f.due, f.tries = due, tries
 	heap.Push(&d.heap, f)
 	d.rearmLocked()
@@ -95,13 +152,33 @@ func (d *Dispatcher) onTimer(gen uint64) {
 	}
 	now := d.nowNanos()
 	var jobs []pollJob
+	var quiet []string
 	for len(d.heap) > 0 && d.heap[0].due <= now {
 		f := heap.Pop(&d.heap).(*Future)
+		if d.cfg.poller == nil {
+			quiet = append(quiet, f.id) // logged once: not scheduled again
+			continue
+		}
 		jobs = append(jobs, pollJob{id: f.id, key: idKey(f.id), tries: f.tries})
+	}
+	for k := range d.cfg.notFound {
+		if d.waiters[k] == nil {
+			delete(d.cfg.notFound, k) // resolved or stopped between polls
+		}
 	}
 	d.rearmLocked()
 	d.wg.Add(len(jobs))
 	d.mu.Unlock()
+
+	for _, id := range quiet {
+		d.log.Warn("dispatch: no event yet for a wait, and no poller to read the job's state: "+
+			"if the job should have ended by now, check that the id is exactly as genai returned it "+
+			"(BatchJob.Name, GenerateVideosOperation.Name, the interaction's ID), "+
+			"that Gemini can reach the webhook URL, "+
+			"that the handler does not refuse the deliveries (its log says why; create the job with the webhook_config builders, or Track it), "+
+			"and consider WithPoller(GenAIPoller(client)) to read the job's state when no event comes",
+			slog.String("id", id), slog.Duration("waited", d.cfg.quiet))
+	}
 
 	for i, j := range jobs {
 		select {
@@ -120,6 +197,12 @@ func (d *Dispatcher) poll(j pollJob) {
 		<-d.sem
 		d.wg.Done()
 	}()
+	d.mu.Lock()
+	awaited := d.waiters[j.key] != nil
+	d.mu.Unlock()
+	if !awaited {
+		return // every wait on the job stopped while this poll was queued
+	}
 	ctx, cancel := context.WithTimeout(d.pollCtx, d.cfg.pollTimeout)
 	ev, err := d.cfg.poller.Poll(ctx, j.id)
 	cancel()
@@ -127,10 +210,16 @@ func (d *Dispatcher) poll(j pollJob) {
 		return // closing
 	}
 	d.polls.Add(1)
+	var st pollStatus
 	switch {
 	case err != nil:
 		d.pollErrors.Add(1)
-		d.log.Warn("dispatch: poll failed, will retry", slog.String("id", j.id), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
+		st = classifyPollError(err, d.cfg.now())
+		msg := "dispatch: poll failed, will retry"
+		if st.notFound {
+			msg = "dispatch: poll found no such job; its waits end if it stays so for " + notFoundSpan.String()
+		}
+		d.log.Warn(msg, slog.String("id", j.id), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
 	case ev != nil:
 		ev.Polled = true
 		if ev.Data.ID == "" || ev.Timestamp.IsZero() || ev.Raw == nil {
@@ -139,7 +228,10 @@ func (d *Dispatcher) poll(j pollJob) {
 			if ev.Data.ID == "" {
 				ev.Data.ID = j.id
 			}
-			if ev.Timestamp.IsZero() {
+			// A pause without a time stays without one: stamped with the
+			// clock, every poll of the same pause would look like a new
+			// one to the wait that already acted on it (see Supersedes).
+			if ev.Timestamp.IsZero() && !needsAction(ev) {
 				ev.Timestamp = d.cfg.now()
 			}
 			ev.Raw = envelopeJSON(ev)
@@ -150,31 +242,84 @@ func (d *Dispatcher) poll(j pollJob) {
 	}
 
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return
 	}
 	// Still awaited (not terminal, an error, or a stale requires_action)
-	// and not rescheduled by a newer list: wait longer.
-	if h := d.waiters[j.key]; h != nil && h.hidx < 0 {
-		tries := j.tries
-		if tries < math.MaxUint16 {
-			tries++
-		}
-		d.scheduleLocked(h, d.nowNanos()+int64(d.backoff(j.tries)), tries)
+	// and not rescheduled by a newer list: wait longer, or end the waits
+	// of a job that is not found.
+	h := d.waiters[j.key]
+	if h == nil || h.hidx >= 0 {
+		delete(d.cfg.notFound, j.key)
+		d.mu.Unlock()
+		return
 	}
+	now := d.nowNanos()
+	if run, ok := d.notFoundLocked(j.key, st.notFound, now); ok {
+		h = d.takeLocked(j.key)
+		d.mu.Unlock()
+		gone := fmt.Errorf("%w: %s: %d polls in a row over %v answered 404 or 403 (last: %w)",
+			ErrJobNotFound, j.id, run.n, time.Duration(now-run.since), err)
+		d.log.Warn("dispatch: job not found; ending its waits", slog.String("id", j.id), slog.Any("error", err))
+		for f := h; f != nil; {
+			next := f.next
+			f.next, f.prev = nil, nil
+			f.finish(nil, gone)
+			f = next
+		}
+		return
+	}
+	tries := j.tries
+	if tries < math.MaxUint16 {
+		tries++
+	}
+	wait := max(d.scheduleOf(j.id).backoff(j.tries, d.cfg.jitter), st.retryAfter)
+	d.scheduleLocked(h, now+int64(wait), tries)
+	d.mu.Unlock()
 }
 
-// backoff is the wait after the poll numbered tries (from 0): interval,
-// doubling, capped at maxInterval, spread by the jitter.
+// notFoundLocked records whether the last poll of key found no job, and
+// reports the run of such polls once it is long enough to end the waits.
+func (d *Dispatcher) notFoundLocked(key string, notFound bool, now int64) (notFoundRun, bool) {
+	if !notFound {
+		delete(d.cfg.notFound, key)
+		return notFoundRun{}, false
+	}
+	if d.cfg.notFound == nil {
+		d.cfg.notFound = make(map[string]notFoundRun)
+	}
+	run, ok := d.cfg.notFound[key]
+	if !ok {
+		run.since = now
+	}
+	if run.n < math.MaxUint16 {
+		run.n++
+	}
+	if run.n >= notFoundPolls && now-run.since >= int64(notFoundSpan) {
+		delete(d.cfg.notFound, key)
+		return run, true
+	}
+	d.cfg.notFound[key] = run
+	return run, false
+}
+
+// backoff is the wait after the poll numbered tries (from 0) of a job of
+// the default schedule.
 func (d *Dispatcher) backoff(tries uint16) time.Duration {
-	w := d.cfg.interval
-	for i := uint16(0); i < tries && w < d.cfg.maxInterval; i++ {
+	return d.scheduleOf("").backoff(tries, d.cfg.jitter)
+}
+
+// backoff is the wait after the poll numbered tries (from 0): interval for
+// the steady polls, then doubling, capped at maxInterval, spread by jitter.
+func (s pollSchedule) backoff(tries uint16, jitter float64) time.Duration {
+	w := s.interval
+	for i := max(s.steady, 1) - 1; i < tries && w < s.maxInterval; i++ {
 		w *= 2
 	}
-	w = min(w, d.cfg.maxInterval)
-	if j := d.cfg.jitter; j > 0 {
-		w = time.Duration(float64(w) * (1 + j*(2*rand.Float64()-1)))
+	w = min(w, s.maxInterval)
+	if jitter > 0 {
+		w = time.Duration(float64(w) * (1 + jitter*(2*rand.Float64()-1)))
 	}
 	return w
 }

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,8 +29,11 @@ type Store interface {
 	// saved, expired, evicted or consumed).
 	Load(ctx context.Context, key string) (*webhook.Event, error)
 	// Consume marks ev as used up under key: Load stops returning it, and
-	// Save refuses any event that does not supersede it.
-	Consume(ctx context.Context, key string, ev *webhook.Event) error
+	// Save refuses any event that does not supersede it. It reports whether
+	// this call used ev up, that is whether ev supersedes the event last
+	// consumed under key; of two calls with the same ev, at most one may
+	// report true, so that one pause goes to one wait.
+	Consume(ctx context.Context, key string, ev *webhook.Event) (bool, error)
 	// Track remembers that this receiver created the job behind key, with
 	// target the key of the job id that key is an alias of ("" for none).
 	Track(ctx context.Context, key, target string) error
@@ -49,23 +53,40 @@ type Broadcaster interface {
 }
 
 // Supersedes reports whether event a replaces event b as the latest news
-// about a job: a is newer, or, at the same timestamp (Gemini's are often
-// to the second), a ends the job while b only asked for action, or both
-// ask for action but are different deliveries (distinct webhook ids). A
-// duplicate delivery of b never supersedes b. Any event supersedes nil.
+// about a job: a ends the job while b only asked for action (whatever
+// their timestamps), or, unless b ends the job while a only asks for
+// action, a is newer, or at the same timestamp (Gemini's are often to the
+// second) both ask for action but are different deliveries (distinct
+// webhook ids). A duplicate delivery of b never supersedes b. Any event
+// supersedes nil.
 func Supersedes(a, b *webhook.Event) bool {
 	if b == nil {
 		return true
 	}
-	if !a.Timestamp.Equal(b.Timestamp) {
-		return a.Timestamp.After(b.Timestamp)
+	return supersedes(a, b.Timestamp, outcomeOf(b), b.WebhookID)
+}
+
+// supersedes is Supersedes against an event known only by what ordering
+// needs of it.
+func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID string) bool {
+	ao := outcomeOf(a)
+	// An event that ends the job is its last news, whatever the clocks say:
+	// a pause stamped later (a skewed clock, or a stamp up to the tolerance
+	// ahead) must neither hold the end off nor replace it.
+	switch {
+	case ao.Terminal() && bo == webhook.OutcomeNeedsAction:
+		return true
+	case ao == webhook.OutcomeNeedsAction && bo.Terminal():
+		return false
 	}
-	ao, bo := outcomeOf(a), outcomeOf(b)
+	if !a.Timestamp.Equal(at) {
+		return a.Timestamp.After(at)
+	}
 	if bo == webhook.OutcomeNeedsAction && ao != webhook.OutcomeNeedsAction {
 		return true
 	}
 	return ao == webhook.OutcomeNeedsAction && bo == webhook.OutcomeNeedsAction &&
-		a.WebhookID != "" && b.WebhookID != "" && a.WebhookID != b.WebhookID
+		a.WebhookID != "" && webhookID != "" && a.WebhookID != webhookID
 }
 
 // Defaults of the in-memory store, changed with WithRetention.
@@ -75,156 +96,292 @@ const (
 	// waits later than that cannot count on the event anyway, and the
 	// poller covers it.
 	DefaultRetention = 24 * time.Hour
-	// DefaultMaxStored bounds the entries of the in-memory store (events,
-	// consumed marks, tracked jobs), the oldest going first. Events are a
-	// few hundred bytes, so this caps the store at a few megabytes.
+	// DefaultMaxStored bounds the events the in-memory store keeps: past
+	// it, expired events go first, then the oldest. Events are a few
+	// hundred bytes, so this caps them at a few megabytes.
+	//
+	// Tracked jobs and consumed requires_action events are bounded apart,
+	// so that no burst of deliveries makes the store forget them: they are
+	// kept for TrackRetention (or the retention, if longer) after their
+	// last Track or Consume, at most 100,000 of them (or this bound, if
+	// larger), about 120 bytes each plus the key. A job tracked with a
+	// correlation key counts twice, so this is some 700 jobs created an
+	// hour for 72 hours. Past it the oldest is forgotten, and a warning
+	// logged: Binding may then refuse its events.
 	DefaultMaxStored = 10000
 	// TrackRetention is how long Track remembers a job: a batch may run 48
 	// hours before it expires, and its event may be retried for 24 more.
 	TrackRetention = 72 * time.Hour
 )
 
-// memoryStore is the default Store: a map with a FIFO of entries in order
-// of creation, evicted when expired or when the map exceeds max.
+// defaultMaxMarks is the least bound on the in-memory store's tracked jobs
+// and consumed events (see DefaultMaxStored).
+const defaultMaxMarks = 100_000
+
+// memoryStore is the default Store. Events and marks (tracked jobs and
+// consumed events) live in two maps, each bounded on its own and each with
+// a queue of its entries in order of expiry: an entry touched goes to the
+// back with a fresh expiry, and one retention per queue keeps the order. A
+// write drops the expired entries at the front, then the oldest while its
+// map is over its bound; a read changes nothing and reads the clock before
+// it locks.
 type memoryStore struct {
-	now func() time.Time
-	ttl time.Duration
-	max int
+	now      func() time.Time
+	base     time.Time // clock zero: expiries are nanoseconds after it
+	ttl      int64     // of events
+	markTTL  int64     // of marks
+	maxEv    int
+	maxMarks int
+	log      *slog.Logger
 
-	mu      sync.Mutex
-	entries map[string]*memEntry
-	fifo    []*memEntry
-	head    int // fifo[head:] is live
+	mu       sync.RWMutex
+	events   map[string]*eventEntry
+	marks    map[string]*markEntry
+	evq      queue
+	markq    queue
+	dropped  int   // marks dropped over the bound, not yet logged
+	logged   bool  // whether dropped marks were ever logged
+	loggedAt int64 // and when last
 }
 
-type memEntry struct {
-	key       string
-	ev        *webhook.Event // current event, nil if none
-	consumed  *webhook.Event // last consumed event
-	tracked   bool
-	target    string
-	evExpires time.Time
-	expires   time.Time // the entry goes after this
+// eventEntry is a saved event.
+type eventEntry struct {
+	node
+	ev *webhook.Event
 }
 
-func newMemoryStore(now func() time.Time, ttl time.Duration, max int) *memoryStore {
-	return &memoryStore{now: now, ttl: ttl, max: max, entries: make(map[string]*memEntry)}
+// markEntry says a key was tracked, or an event under it consumed, or both.
+type markEntry struct {
+	node
+	target   string
+	consumed *consumedMark
+	tracked  bool
 }
+
+// consumedMark is what Save needs of a consumed event to tell its
+// redelivery from news: the event itself may hold a 64 KiB body.
+type consumedMark struct {
+	at        time.Time
+	webhookID string
+	outcome   webhook.Outcome
+}
+
+func markOf(ev *webhook.Event) consumedMark {
+	return consumedMark{at: ev.Timestamp, webhookID: ev.WebhookID, outcome: outcomeOf(ev)}
+}
+
+// supersededBy reports whether ev supersedes the consumed event m (any
+// event supersedes a nil m).
+func (m *consumedMark) supersededBy(ev *webhook.Event) bool {
+	return m == nil || supersedes(ev, m.at, m.outcome, m.webhookID)
+}
+
+// node links an entry into its queue.
+type node struct {
+	key        string
+	expires    int64 // the entry goes once the clock passes this
+	prev, next *node
+}
+
+// queue is a list of nodes in order of expiry, the first to expire first.
+type queue struct{ head, tail *node }
+
+// push appends x to expire at expires or, if later, with the last node,
+// so that the order holds even when clock readings race to the lock.
+func (q *queue) push(x *node, expires int64) {
+	x.prev, x.next = q.tail, nil
+	if q.tail != nil {
+		expires = max(expires, q.tail.expires)
+		q.tail.next = x
+	} else {
+		q.head = x
+	}
+	x.expires = expires
+	q.tail = x
+}
+
+func (q *queue) remove(x *node) {
+	if x.prev != nil {
+		x.prev.next = x.next
+	} else {
+		q.head = x.next
+	}
+	if x.next != nil {
+		x.next.prev = x.prev
+	} else {
+		q.tail = x.prev
+	}
+	x.prev, x.next = nil, nil
+}
+
+func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *memoryStore {
+	maxEvents = max(maxEvents, 1)
+	return &memoryStore{
+		now:      now,
+		base:     now(),
+		ttl:      int64(ttl),
+		markTTL:  int64(max(ttl, TrackRetention)),
+		maxEv:    maxEvents,
+		maxMarks: max(defaultMaxMarks, maxEvents),
+		log:      slog.Default(),
+		events:   make(map[string]*eventEntry),
+		marks:    make(map[string]*markEntry),
+	}
+}
+
+// clock reads the time as nanoseconds after s.base: an expiry then takes
+// 8 bytes, not a time.Time's 24, and is monotonic when s.now is time.Now.
+func (s *memoryStore) clock() int64 { return int64(s.now().Sub(s.base)) }
 
 func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bool, error) {
+	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	e := s.entryLocked(key, now, true)
-	cur := e.ev
-	if cur != nil && now.After(e.evExpires) {
-		cur = nil
+	s.expireLocked(now)
+	e := s.events[key]
+	var cur *webhook.Event
+	if e != nil && now <= e.expires {
+		cur = e.ev
 	}
-	if !Supersedes(ev, cur) || (e.consumed != nil && !Supersedes(ev, e.consumed)) {
+	if !Supersedes(ev, cur) {
 		return false, nil
 	}
+	if m := s.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
+		return false, nil
+	}
+	if e == nil {
+		e = &eventEntry{node: node{key: key}}
+		s.events[key] = e
+	} else {
+		s.evq.remove(&e.node)
+	}
 	e.ev = ev
-	e.evExpires = now.Add(s.ttl)
-	e.expires = laterOf(e.expires, e.evExpires)
+	s.evq.push(&e.node, now+s.ttl)
+	for len(s.events) > s.maxEv {
+		s.dropEventLocked()
+	}
 	return true, nil
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	e := s.entryLocked(key, now, false)
-	if e == nil || e.ev == nil || now.After(e.evExpires) {
-		return nil, nil
+	now := s.clock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e := s.events[key]; e != nil && now <= e.expires {
+		return e.ev, nil
 	}
-	return e.ev, nil
+	return nil, nil
 }
 
-func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) error {
+func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) (bool, error) {
+	now := s.clock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	e := s.entryLocked(key, now, true)
-	if Supersedes(ev, e.consumed) {
-		e.consumed = ev
+	m := s.touchMarkLocked(key, now)
+	used := m.consumed == nil || m.consumed.supersededBy(ev)
+	if m.consumed == nil {
+		m.consumed = new(markOf(ev))
+	} else if used {
+		*m.consumed = markOf(ev)
 	}
-	if e.ev != nil && !Supersedes(e.ev, e.consumed) {
-		e.ev = nil
+	if e := s.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
+		s.evq.remove(&e.node)
+		delete(s.events, key)
 	}
-	e.expires = laterOf(e.expires, now.Add(s.ttl))
-	return nil
+	n := s.trimMarksLocked(now)
+	s.mu.Unlock()
+	s.logDropped(n)
+	return used, nil
 }
 
 func (s *memoryStore) Track(_ context.Context, key, target string) error {
+	now := s.clock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	e := s.entryLocked(key, now, true)
-	e.tracked = true
+	m := s.touchMarkLocked(key, now)
+	m.tracked = true
 	if target != "" {
-		e.target = target
+		m.target = target
 	}
-	e.expires = laterOf(e.expires, now.Add(max(s.ttl, TrackRetention)))
+	n := s.trimMarksLocked(now)
+	s.mu.Unlock()
+	s.logDropped(n)
 	return nil
 }
 
 func (s *memoryStore) Tracked(_ context.Context, key string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entryLocked(key, s.now(), false)
-	if e == nil || !e.tracked {
-		return "", false, nil
+	now := s.clock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if m := s.marks[key]; m != nil && m.tracked && now <= m.expires {
+		return m.target, true, nil
 	}
-	return e.target, true, nil
+	return "", false, nil
 }
 
-// entryLocked returns key's live entry, creating it when create is set,
-// after evicting what has expired or overflows.
-func (s *memoryStore) entryLocked(key string, now time.Time, create bool) *memEntry {
-	e := s.entries[key]
-	if e != nil && now.After(e.expires) {
-		delete(s.entries, key)
-		e = nil
+// touchMarkLocked returns key's mark, made if need be, with its expiry
+// renewed, after dropping what has expired.
+func (s *memoryStore) touchMarkLocked(key string, now int64) *markEntry {
+	s.expireLocked(now)
+	m := s.marks[key]
+	if m == nil {
+		m = &markEntry{node: node{key: key}}
+		s.marks[key] = m
+	} else {
+		s.markq.remove(&m.node)
 	}
-	if e == nil && create {
-		e = &memEntry{key: key, expires: now}
-		s.entries[key] = e
-		s.fifo = append(s.fifo, e)
-	}
-	s.evictLocked(now)
-	return e
+	s.markq.push(&m.node, now+s.markTTL)
+	return m
 }
 
-func (s *memoryStore) evictLocked(now time.Time) {
-	for s.head < len(s.fifo) {
-		e := s.fifo[s.head]
-		if s.entries[e.key] == e {
-			if !now.After(e.expires) && len(s.entries) <= s.max {
-				break
-			}
-			delete(s.entries, e.key)
-		}
-		s.fifo[s.head] = nil
-		s.head++
+// expireLocked drops the expired entries, all at the front of their queues.
+func (s *memoryStore) expireLocked(now int64) {
+	for s.evq.head != nil && now > s.evq.head.expires {
+		s.dropEventLocked()
 	}
-	if s.head > 64 && s.head*2 > len(s.fifo) {
-		n := copy(s.fifo, s.fifo[s.head:])
-		clear(s.fifo[n:])
-		s.fifo = s.fifo[:n]
-		s.head = 0
+	for s.markq.head != nil && now > s.markq.head.expires {
+		s.dropMarkLocked()
 	}
 }
 
-// len reports the live entries, for tests.
+func (s *memoryStore) dropEventLocked() {
+	x := s.evq.head
+	s.evq.remove(x)
+	delete(s.events, x.key)
+}
+
+func (s *memoryStore) dropMarkLocked() {
+	x := s.markq.head
+	s.markq.remove(x)
+	delete(s.marks, x.key)
+}
+
+// markLogInterval spaces the warnings about marks dropped over the bound.
+const markLogInterval = int64(time.Minute)
+
+// trimMarksLocked drops the oldest marks while there are too many, and
+// returns how many were dropped since the last warning when one is due.
+func (s *memoryStore) trimMarksLocked(now int64) int {
+	for len(s.marks) > s.maxMarks {
+		s.dropMarkLocked()
+		s.dropped++
+	}
+	if s.dropped == 0 || (s.logged && now-s.loggedAt < markLogInterval) {
+		return 0
+	}
+	n := s.dropped
+	s.dropped, s.logged, s.loggedAt = 0, true, now
+	return n
+}
+
+func (s *memoryStore) logDropped(n int) {
+	if n > 0 {
+		s.log.Warn("dispatch: store: too many tracked jobs and consumed events; forgot the oldest, whose events Binding may now refuse",
+			slog.Int("forgotten", n), slog.Int("max", s.maxMarks))
+	}
+}
+
+// len reports the entries held, events and marks, for tests.
 func (s *memoryStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.entries)
-}
-
-func laterOf(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.events) + len(s.marks)
 }

@@ -338,9 +338,11 @@ func report(rows []*row, s dispatch.Stats) {
 	tw.Flush()
 	fmt.Printf("\nDispatcher: %d deliveries, %d resolved (%d by polling), %d polls.\n",
 		s.Deliveries, s.Resolved, s.ResolvedByPoll, s.Polls)
-	fmt.Printf("Polling starts only after a %s quiet period, then backs off from %s to %s,\n",
-		dispatch.DefaultQuietPeriod, dispatch.DefaultPollInterval, dispatch.DefaultMaxPollInterval)
-	fmt.Println("so jobs whose webhook arrives are never polled, and a lost webhook is still caught.")
+	fmt.Printf("A batch or an interaction is polled only after a %s quiet period, then backs off\n",
+		dispatch.DefaultQuietPeriod)
+	fmt.Printf("from %s to %s (a video, for which no failure event exists, every 20s for five minutes),\n",
+		dispatch.DefaultPollInterval, dispatch.DefaultMaxPollInterval)
+	fmt.Println("so jobs whose webhook arrives soon are never polled, and a lost webhook is still caught.")
 }
 
 // countingPoller counts the polls of each job.

@@ -1,0 +1,675 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/apierrors"
+	"google.golang.org/genai/interactions/models/components"
+	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/retry"
+
+	"github.com/genaihook/genaihook/webhook"
+)
+
+// scriptedAPI is a Gemini API that answers the GETs of each path with its
+// scripted answers in turn, the last one repeated, and counts them.
+type scriptedAPI struct {
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	answers map[string][]apiAnswer
+	gets    map[string]int
+}
+
+type apiAnswer struct {
+	status int // 0: 200
+	header http.Header
+	body   string
+}
+
+func newScriptedAPI(t *testing.T) *scriptedAPI {
+	a := &scriptedAPI{answers: make(map[string][]apiAnswer), gets: make(map[string]int)}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		script := a.answers[r.URL.Path]
+		n := a.gets[r.URL.Path]
+		a.gets[r.URL.Path]++
+		a.mu.Unlock()
+		if len(script) == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprintf(w, `{"error":{"code":501,"message":"no script for %s"}}`, r.URL.Path)
+			return
+		}
+		ans := script[min(n, len(script)-1)]
+		for k, v := range ans.header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(max(ans.status, http.StatusOK))
+		fmt.Fprint(w, ans.body)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// script sets the answers to GET path ("/v1beta/batches/x").
+func (a *scriptedAPI) script(path string, answers ...apiAnswer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.answers[path] = answers
+	a.gets[path] = 0
+}
+
+func (a *scriptedAPI) count(path string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gets[path]
+}
+
+func (a *scriptedAPI) client(t *testing.T) *genai.Client {
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		Backend: genai.BackendGeminiAPI, APIKey: "k", HTTPOptions: genai.HTTPOptions{BaseURL: a.srv.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var noRetries = operations.WithRetries(retry.Config{Strategy: "none"})
+
+func ok(body string) apiAnswer { return apiAnswer{body: body} }
+
+func apiErr(status int, header http.Header) apiAnswer {
+	return apiAnswer{status: status, header: header, body: fmt.Sprintf(
+		`{"error":{"code":%d,"message":"%s","status":"X"}}`, status, http.StatusText(status))}
+}
+
+func batchJSON(state string) string {
+	return `{"name":"batches/b1","metadata":{"name":"batches/b1","state":"` + state + `"}}`
+}
+
+func interactionJSON(status string) string {
+	return `{"id":"v1_ChdOdXRoYXJHZW5lcmF0ZWRJZDEyMzQ1Njc4OQ","status":"` + status + `","created":"2026-05-01T12:00:00Z","updated":"2026-05-01T12:00:00Z"}`
+}
+
+const (
+	testVideoOp       = "models/veo/operations/x"
+	testInteractionID = "v1_ChdOdXRoYXJHZW5lcmF0ZWRJZDEyMzQ1Njc4OQ"
+	videoRunning      = `{"name":"models/veo/operations/x"}`
+	videoGenerated    = `{"name":"models/veo/operations/x","done":true,"response":{"generateVideoResponse":{"generatedSamples":[{"video":{"uri":"https://example.com/v.mp4"}}]}}}`
+)
+
+// drive advances clk to every timer armed until done is closed: the
+// typed waits sleep between reads, the scheduler between polls. It fails
+// the test after 500 timers.
+func drive(t *testing.T, clk *fakeClock, done <-chan struct{}) {
+	t.Helper()
+	for range 500 {
+		select {
+		case <-done:
+			return
+		case at := <-clk.armed:
+			if at.After(clk.Now()) {
+				clk.AdvanceTo(at)
+			} else {
+				clk.Advance(0)
+			}
+		case <-time.After(10 * time.Second): // a failure guard, not a wait for success
+			t.Fatal("timed out driving the clock")
+		}
+	}
+	t.Fatal("still not done after 500 timers")
+}
+
+// recordSleeps wraps clk.AfterFunc and records the delays shorter than a
+// poll's, which are the typed waits' sleeps between reads.
+func recordSleeps(clk *fakeClock, sleeps *[]time.Duration, mu *sync.Mutex) func(time.Duration, func()) func() bool {
+	return func(d time.Duration, f func()) func() bool {
+		if d < 10*time.Second {
+			mu.Lock()
+			*sleeps = append(*sleeps, d)
+			mu.Unlock()
+		}
+		return clk.AfterFunc(d, f)
+	}
+}
+
+// TestTypedWaitsConfirmEvent checks that a typed wait whose read-back is
+// stale reads again after 1, 2 and 4 s, and fails rather than return a
+// running job when the API never confirms the event.
+func TestTypedWaitsConfirmEvent(t *testing.T) {
+	tests := []struct {
+		name    string
+		event   webhook.EventType
+		id      string
+		path    string
+		answers []string
+		wait    func(context.Context, *Dispatcher, *genai.Client) typedResult
+		reads   int
+		want    string // the state returned
+		wantErr error  // nil, a sentinel, or errUnconfirmed
+	}{
+		{"batch confirmed at the third read", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
+			[]string{batchJSON("BATCH_STATE_RUNNING"), batchJSON("BATCH_STATE_RUNNING"), batchJSON("BATCH_STATE_SUCCEEDED")},
+			waitBatch, 3, "JOB_STATE_SUCCEEDED", nil},
+		{"batch never confirmed", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
+			[]string{batchJSON("BATCH_STATE_RUNNING")}, waitBatch, 4, "JOB_STATE_RUNNING", errUnconfirmed},
+		{"batch state contradicts event", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
+			[]string{batchJSON("BATCH_STATE_FAILED")}, waitBatch, 1, "JOB_STATE_FAILED", ErrJobFailed},
+		{"video confirmed at the second read", webhook.VideoGenerated, testVideoOp, "/v1beta/" + testVideoOp,
+			[]string{videoRunning, videoGenerated}, waitVideo, 2, "done", nil},
+		{"video never done", webhook.VideoGenerated, testVideoOp, "/v1beta/" + testVideoOp,
+			[]string{videoRunning}, waitVideo, 4, "running", errUnconfirmed},
+		{"interaction pause confirmed at the second read", webhook.InteractionRequiresAction, testInteractionID, "/v1beta/interactions/" + testInteractionID,
+			[]string{interactionJSON("in_progress"), interactionJSON("requires_action")}, waitInteraction, 2, "requires_action", nil},
+		{"interaction completion never confirmed", webhook.InteractionCompleted, testInteractionID, "/v1beta/interactions/" + testInteractionID,
+			[]string{interactionJSON("in_progress")}, waitInteraction, 4, "in_progress", errUnconfirmed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newScriptedAPI(t)
+			var answers []apiAnswer
+			for _, b := range tt.answers {
+				answers = append(answers, ok(b))
+			}
+			api.script(tt.path, answers...)
+			clk := newFakeClock()
+			var sleeps []time.Duration
+			var mu sync.Mutex
+			d := mustNew(t, WithLogger(nil), WithClock(clk.Now), WithAfterFunc(recordSleeps(clk, &sleeps, &mu)))
+			defer d.Close()
+			ctx := context.Background()
+			if err := d.Deliver(ctx, event(tt.event, tt.id, clk.Now())); err != nil {
+				t.Fatal(err)
+			}
+			client := api.client(t)
+			done := make(chan struct{})
+			var r typedResult
+			go func() {
+				defer close(done)
+				r = tt.wait(ctx, d, client)
+			}()
+			drive(t, clk, done)
+			if r.state != tt.want {
+				t.Errorf("state = %q, want %q", r.state, tt.want)
+			}
+			switch {
+			case tt.wantErr == errUnconfirmed:
+				if r.err == nil || !strings.Contains(r.err.Error(), "does not confirm event "+string(tt.event)) {
+					t.Errorf("error = %v, want one saying the API does not confirm the event", r.err)
+				}
+			case !errors.Is(r.err, tt.wantErr) || (tt.wantErr == nil) != (r.err == nil):
+				t.Errorf("error = %v, want %v", r.err, tt.wantErr)
+			}
+			if n := api.count(tt.path); n != tt.reads {
+				t.Errorf("%d reads, want %d", n, tt.reads)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := confirmDelays[:tt.reads-1]; fmt.Sprint(sleeps) != fmt.Sprint(want) {
+				t.Errorf("slept %v between reads, want %v", sleeps, want)
+			}
+		})
+	}
+
+	t.Run("ctx ends between reads", func(t *testing.T) {
+		api := newScriptedAPI(t)
+		api.script("/v1beta/batches/b1", ok(batchJSON("BATCH_STATE_RUNNING")))
+		clk := newFakeClock()
+		d := mustNew(t, WithLogger(nil), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+		defer d.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/b1", clk.Now()))
+		client := api.client(t)
+		errc := make(chan error)
+		go func() {
+			_, err := WaitBatch(ctx, d, client, "batches/b1")
+			errc <- err
+		}()
+		for at := recv(t, clk.armed, "sleep"); at.Sub(clk.Now()) != time.Second; at = recv(t, clk.armed, "sleep") {
+		}
+		cancel()
+		if err := recv(t, errc, "WaitBatch"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitBatch = %v, want context.Canceled", err)
+		}
+	})
+}
+
+var errUnconfirmed = errors.New("unconfirmed")
+
+// typedResult is what a typed wait returned: the job's state, and the
+// error.
+type typedResult struct {
+	state string
+	err   error
+}
+
+func waitBatch(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
+	job, err := WaitBatch(ctx, d, c, "batches/b1")
+	if job != nil {
+		r.state = string(job.State)
+	}
+	r.err = err
+	return r
+}
+
+func waitVideo(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
+	op, err := WaitVideo(ctx, d, c, &genai.GenerateVideosOperation{Name: testVideoOp})
+	switch {
+	case op == nil:
+	case op.Done:
+		r.state = "done"
+	default:
+		r.state = "running"
+	}
+	r.err = err
+	return r
+}
+
+func waitInteraction(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
+	in, err := WaitInteraction(ctx, d, c, testInteractionID, noRetries)
+	if in != nil {
+		r.state = string(in.Status)
+	}
+	r.err = err
+	return r
+}
+
+func TestClassifyPollError(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	header := func(v string) http.Header { return http.Header{"Retry-After": {v}} }
+	retryInfo := func(delay string) []map[string]any {
+		return []map[string]any{
+			{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED"},
+			{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
+		}
+	}
+	resp := func(status int, h http.Header) *http.Response { return &http.Response{StatusCode: status, Header: h} }
+	tests := []struct {
+		name string
+		err  error
+		want pollStatus
+	}{
+		{"core 404", genai.APIError{Code: 404, Status: "NOT_FOUND"}, pollStatus{notFound: true}},
+		{"core 403, wrapped", fmt.Errorf("dispatch: poll batch: %w", genai.APIError{Code: 403}), pollStatus{notFound: true}},
+		{"core 500", genai.APIError{Code: 500}, pollStatus{}},
+		{"core 400", genai.APIError{Code: 400}, pollStatus{}},
+		{"core 429 with RetryInfo", genai.APIError{Code: 429, Details: retryInfo("30s")}, pollStatus{retryAfter: 30 * time.Second}},
+		{"core 503 with fractional RetryInfo", genai.APIError{Code: 503, Details: retryInfo("1.5s")}, pollStatus{retryAfter: 1500 * time.Millisecond}},
+		{"core 429 without a hint", genai.APIError{Code: 429}, pollStatus{}},
+		{"core 500 with RetryInfo", genai.APIError{Code: 500, Details: retryInfo("30s")}, pollStatus{}},
+		{"interactions 404", &apierrors.APIError{StatusCode: 404}, pollStatus{notFound: true}},
+		{"interactions 429, seconds", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, header("120"))}, pollStatus{retryAfter: 2 * time.Minute}},
+		{"interactions 503, HTTP date", &apierrors.APIError{StatusCode: 503, RawResponse: resp(503, header(now.Add(90*time.Second).Format(http.TimeFormat)))}, pollStatus{retryAfter: 90 * time.Second}},
+		{"interactions 503, date past", &apierrors.APIError{StatusCode: 503, RawResponse: resp(503, header(now.Add(-time.Hour).Format(http.TimeFormat)))}, pollStatus{}},
+		{"interactions 429, huge", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, header("999999999"))}, pollStatus{retryAfter: maxRetryAfter}},
+		{"interactions 429, garbage", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, header("soon"))}, pollStatus{}},
+		{"interactions client error 403", &apierrors.GetInteractionByIDClientError{HTTPMeta: components.HTTPMetadata{Response: resp(403, nil)}}, pollStatus{notFound: true}},
+		{"interactions server error 503", &apierrors.GetInteractionByIDServerError{HTTPMeta: components.HTTPMetadata{Response: resp(503, header("7"))}}, pollStatus{retryAfter: 7 * time.Second}},
+		{"interactions unparsed 404", &apierrors.ResponseValidationError{StatusCode: 404}, pollStatus{notFound: true}},
+		{"custom poller's ErrJobNotFound", fmt.Errorf("my poller: %w", ErrJobNotFound), pollStatus{notFound: true}},
+		{"transport error", errors.New("connection refused"), pollStatus{}},
+		{"timeout", context.DeadlineExceeded, pollStatus{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classifyPollError(tt.err, now); got != tt.want {
+				t.Errorf("classifyPollError = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNotFoundEndsWaits checks that a job the API keeps answering 404 or
+// 403 for ends its waits with ErrJobNotFound, not at the first answer but
+// after notFoundPolls in a row over notFoundSpan, and that other errors
+// never do.
+func TestNotFoundEndsWaits(t *testing.T) {
+	notFound := genai.APIError{Code: 404, Message: "not found", Status: "NOT_FOUND"}
+	forbidden := genai.APIError{Code: 403, Message: "denied", Status: "PERMISSION_DENIED"}
+	unavailable := genai.APIError{Code: 500, Message: "internal", Status: "INTERNAL"}
+	tests := []struct {
+		name    string
+		id      string
+		answers []error // nil: still running; the last one repeats
+		polls   int     // polls until the waits end; 0: they never do
+	}{
+		// Polls at +60, +90, +150, +270 s: the third is only 90 s after the first.
+		{"404 on a batch", "batches/gone", []error{notFound}, 4},
+		{"403 on an interaction", "v1_gone", []error{forbidden}, 4},
+		{"404 then 403", "batches/gone", []error{notFound, forbidden}, 4},
+		// Video polls come every 20 s: 7 polls span 2 minutes.
+		{"404 on a video", "models/veo/operations/gone", []error{notFound}, 7},
+		// Four 404s over 7 min, but a poll that found the job breaks the run.
+		{"found in between", "batches/late", []error{notFound, notFound, nil, notFound, notFound, nil}, 0},
+		{"500 forever", "batches/flaky", []error{unavailable}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			var mu sync.Mutex
+			polls := 0
+			p := PollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				err := tt.answers[min(polls, len(tt.answers)-1)]
+				polls++
+				if err != nil {
+					return nil, fmt.Errorf("dispatch: poll %s: %w", id, err)
+				}
+				return nil, nil
+			})
+			d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			defer d.Close()
+			a, b := d.Watch(tt.id), d.Watch(tt.id)
+			maxPolls := max(tt.polls, 12)
+			for {
+				mu.Lock()
+				n := polls
+				mu.Unlock()
+				select {
+				case <-a.Done():
+				case at := <-clk.armed:
+					if n < maxPolls {
+						clk.AdvanceTo(at)
+						continue
+					}
+				case <-time.After(10 * time.Second): // a failure guard
+					t.Fatal("timed out")
+				}
+				break
+			}
+			if tt.polls == 0 {
+				if _, err := a.Result(); !errors.Is(err, ErrPending) {
+					t.Fatalf("wait ended after %d polls: %v", polls, err)
+				}
+				return
+			}
+			select {
+			case <-b.Done():
+			default:
+				t.Fatalf("waits still pending after %d polls", maxPolls)
+			}
+			mu.Lock()
+			n := polls
+			mu.Unlock()
+			if n != tt.polls {
+				t.Errorf("waits ended after %d polls, want %d", n, tt.polls)
+			}
+			for _, f := range []*Future{a, b} {
+				ev, err := f.Result()
+				var apiErr genai.APIError
+				if ev != nil || !errors.Is(err, ErrJobNotFound) || !errors.As(err, &apiErr) {
+					t.Errorf("Result = %v, %v; want ErrJobNotFound wrapping the API error", ev, err)
+				}
+			}
+			assertIdle(t, d)
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if len(d.cfg.notFound) != 0 {
+				t.Errorf("not-found runs left: %v", d.cfg.notFound)
+			}
+		})
+	}
+}
+
+// TestNotFoundThroughGenAIPoller checks the classification of the errors
+// genai really returns, for each family, from a Wait to its end.
+func TestNotFoundThroughGenAIPoller(t *testing.T) {
+	tests := []struct {
+		name, id, path string
+		status         int
+	}{
+		{"batch 404", "batches/gone", "/v1beta/batches/gone", 404},
+		{"video 404", "models/veo/operations/gone", "/v1beta/models/veo/operations/gone", 404},
+		{"interaction 404", testInteractionID, "/v1beta/interactions/" + testInteractionID, 404},
+		{"interaction 403", testInteractionID, "/v1beta/interactions/" + testInteractionID, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newScriptedAPI(t)
+			api.script(tt.path, apiErr(tt.status, nil))
+			clk := newFakeClock()
+			d := mustNew(t, WithLogger(nil), WithPoller(GenAIPoller(api.client(t))),
+				WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			defer d.Close()
+			f := d.Watch(tt.id)
+			drive(t, clk, f.Done())
+			if _, err := f.Result(); !errors.Is(err, ErrJobNotFound) || !strings.Contains(err.Error(), tt.id) {
+				t.Fatalf("Result = %v, want ErrJobNotFound", err)
+			}
+			if n := api.count(tt.path); n < notFoundPolls {
+				t.Errorf("ended after %d polls", n)
+			}
+		})
+	}
+}
+
+// TestRetryAfterDelaysNextPoll checks that a 429 or 503 puts the next poll
+// no sooner than its Retry-After (or RetryInfo) asks, and that other
+// errors and shorter hints keep the backoff.
+func TestRetryAfterDelaysNextPoll(t *testing.T) {
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).Add(DefaultQuietPeriod) // the first poll
+	resp := func(status int, retryAfter string) *http.Response {
+		return &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {retryAfter}}}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration // from the failed poll to the next
+	}{
+		{"429 seconds", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, "300")}, 300 * time.Second},
+		{"503 HTTP date", &apierrors.GetInteractionByIDServerError{HTTPMeta: components.HTTPMetadata{
+			Response: resp(503, base.Add(17*time.Minute).Format(http.TimeFormat))}}, 17 * time.Minute},
+		{"429 RetryInfo (core)", genai.APIError{Code: 429, Details: []map[string]any{
+			{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45s"}}}, 45 * time.Second},
+		{"429 shorter than the backoff", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, "5")}, DefaultPollInterval},
+		{"500 with Retry-After", &apierrors.APIError{StatusCode: 500, RawResponse: resp(500, "300")}, DefaultPollInterval},
+		{"transport error", errors.New("connection reset"), DefaultPollInterval},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+			d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			defer d.Close()
+			f := d.Watch("v1_limited")
+			defer f.Stop()
+			clk.AdvanceTo(recv(t, clk.armed, "first timer"))
+			recv(t, p.calls, "poll")
+			p.answers <- pollAnswer{err: tt.err}
+			if got := recv(t, clk.armed, "next timer").Sub(clk.Now()); got != tt.want {
+				t.Errorf("next poll after %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// logRecorder is a slog.Handler that sends each record's message and
+// attributes on a channel.
+type logRecorder struct{ c chan string }
+
+func (h logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h logRecorder) WithGroup(string) slog.Handler            { return h }
+func (h logRecorder) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.c <- b.String()
+	return nil
+}
+
+// TestQuietWaitWithoutPollerLogs checks that a wait with no Poller that
+// hears nothing for its quiet period logs once, at warn level, naming the
+// id and the likely causes.
+func TestQuietWaitWithoutPollerLogs(t *testing.T) {
+	tests := []struct {
+		name    string
+		id      string
+		event   bool // delivered within the quiet period
+		poller  bool
+		wantLog bool
+	}{
+		{"batch heard nothing", "batches/silent", false, false, true},
+		{"video heard nothing", "models/veo/operations/silent", false, false, true},
+		{"interaction heard nothing", "v1_silent", false, false, true},
+		{"event within the quiet period", "batches/fast", true, false, false},
+		{"with a poller", "batches/polled", false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			logs := logRecorder{c: make(chan string, 16)}
+			opts := []Option{WithLogger(slog.New(logs)), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0)}
+			var p *scriptedPoller
+			if tt.poller {
+				p = &scriptedPoller{calls: make(chan string, 1), answers: make(chan pollAnswer, 1)}
+				opts = append(opts, WithPoller(p))
+			}
+			d := mustNew(t, opts...)
+			defer d.Close()
+			f := d.Watch(tt.id)
+			defer f.Stop()
+			clk.drainArmed()
+			if tt.event {
+				clk.Advance(time.Second)
+				d.Deliver(context.Background(), event(webhook.BatchSucceeded, tt.id, clk.Now()))
+			}
+			if tt.poller {
+				p.answers <- pollAnswer{}
+			}
+			clk.Advance(DefaultQuietPeriod)
+			if tt.poller {
+				recv(t, p.calls, "poll")
+				recv(t, clk.armed, "next poll") // the poll is done, its next one scheduled
+			}
+			if !tt.wantLog {
+				select {
+				case l := <-logs.c:
+					t.Fatalf("logged %q", l)
+				default:
+				}
+				return
+			}
+			l := recv(t, logs.c, "log line")
+			for _, want := range []string{"WARN", "id=" + tt.id, "no poller", "exactly as genai returned it",
+				"reach the webhook URL", "refuse the deliveries", "WithPoller"} {
+				if !strings.Contains(l, want) {
+					t.Errorf("log line %q lacks %q", l, want)
+				}
+			}
+			// Logged once: the wait is no longer scheduled, so no timer
+			// can log it again.
+			clk.Advance(24 * time.Hour)
+			if n := clk.live(); n != 0 {
+				t.Errorf("%d timers left", n)
+			}
+			d.mu.Lock()
+			n := len(d.heap)
+			d.mu.Unlock()
+			if n != 0 {
+				t.Errorf("%d waits still scheduled", n)
+			}
+			select {
+			case l := <-logs.c:
+				t.Errorf("logged again: %q", l)
+			default:
+			}
+		})
+	}
+}
+
+// TestPollSchedulePerKind checks each kind of job's schedule: videos, for
+// whose failure no event comes, are polled early and every 20 s while they
+// may still run; batches and interactions keep the default schedule; and
+// WithPollSchedule applies to every kind.
+func TestPollSchedulePerKind(t *testing.T) {
+	s := time.Second
+	videoGaps := []time.Duration{20 * s}
+	for range videoSteadyPolls {
+		videoGaps = append(videoGaps, 20*s)
+	}
+	videoGaps = append(videoGaps, 40*s, 80*s, 160*s, 320*s, 600*s, 600*s)
+	defaultGaps := []time.Duration{60 * s, 30 * s, 60 * s, 120 * s, 240 * s, 480 * s, 600 * s, 600 * s}
+	tests := []struct {
+		name string
+		id   string
+		opts []Option
+		gaps []time.Duration // first poll, then between polls
+	}{
+		{"video", "models/veo-3.0-generate-001/operations/op1", nil, videoGaps},
+		{"video, short name", "operations/op1", nil, videoGaps},
+		{"batch", "batches/b1", nil, defaultGaps},
+		{"interaction", "v1_i1", nil, defaultGaps},
+		{"video, WithPollSchedule", "models/veo/operations/op1", []Option{WithPollSchedule(2*s, 3*s, 10*s)},
+			[]time.Duration{2 * s, 3 * s, 6 * s, 10 * s, 10 * s}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
+			d := mustNew(t, append([]Option{WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0)}, tt.opts...)...)
+			defer d.Close()
+			f := d.Watch(tt.id)
+			defer f.Stop()
+			for i, gap := range tt.gaps {
+				at := recv(t, clk.armed, "timer")
+				if got := at.Sub(clk.Now()); got != gap {
+					t.Fatalf("wait %d = %v, want %v", i, got, gap)
+				}
+				clk.AdvanceTo(at)
+				recv(t, p.calls, "poll")
+				p.answers <- pollAnswer{}
+			}
+		})
+	}
+}
+
+// TestFailedVideoNoticedWithin30s checks, with the default jitter, that a
+// video that fails within five minutes, for which Gemini sends no event,
+// resolves its wait within 30 s of failing.
+func TestFailedVideoNoticedWithin30s(t *testing.T) {
+	for _, failAt := range []time.Duration{time.Second, 19 * time.Second, 61 * time.Second, 150 * time.Second, 281 * time.Second, 299 * time.Second} {
+		t.Run(failAt.String(), func(t *testing.T) {
+			for range 20 { // the jitter is random: try it a few times
+				clk := newFakeClock()
+				start := clk.Now()
+				const id = "models/veo-3.0-generate-001/operations/op1"
+				p := PollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
+					if clk.Now().Sub(start) < failAt {
+						return nil, nil
+					}
+					ev := event(webhook.VideoGenerated, id, time.Time{})
+					ev.Data.ErrorMessage = "video generation failed"
+					return ev, nil
+				})
+				d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+				f := d.Watch(id)
+				drive(t, clk, f.Done())
+				if late := clk.Now().Sub(start) - failAt; late > 30*time.Second {
+					t.Fatalf("failure at +%v noticed %v later", failAt, late)
+				}
+				if _, err := f.Result(); err != nil {
+					t.Fatal(err)
+				}
+				d.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,303 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/genaihook/genaihook/webhook"
+)
+
+// TestMemoryStoreExpiredBeforeLive checks that an entry whose retention
+// was renewed outlives older ones that expired, whatever the order the
+// entries were made in.
+func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		write func(s *memoryStore, key string, at time.Time) // makes or renews key's entry
+		held  func(s *memoryStore, key string) bool
+		ttl   time.Duration // of the entries written
+		bound func(s *memoryStore)
+	}{{
+		name: "events",
+		write: func(s *memoryStore, key string, at time.Time) {
+			s.Save(ctx, key, event(webhook.BatchSucceeded, key, at))
+		},
+		held: func(s *memoryStore, key string) bool {
+			ev, _ := s.Load(ctx, key)
+			return ev != nil
+		},
+		ttl:   time.Hour,
+		bound: func(s *memoryStore) {},
+	}, {
+		name: "tracked jobs",
+		write: func(s *memoryStore, key string, _ time.Time) {
+			s.Track(ctx, key, "")
+		},
+		held: func(s *memoryStore, key string) bool {
+			_, ok, _ := s.Tracked(ctx, key)
+			return ok
+		},
+		ttl:   TrackRetention,
+		bound: func(s *memoryStore) { s.maxMarks = 3 },
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			s := newMemoryStore(clk.Now, time.Hour, 3)
+			tt.bound(s)
+			for _, k := range []string{"a", "b", "c"} {
+				tt.write(s, k, clk.Now())
+			}
+			clk.Advance(tt.ttl * 5 / 6)
+			tt.write(s, "a", clk.Now()) // renewed: a now outlives b and c
+			clk.Advance(tt.ttl/6 + time.Second)
+			tt.write(s, "d", clk.Now()) // b and c expired: d must not cost a
+			for _, k := range []string{"a", "d"} {
+				if !tt.held(s, k) {
+					t.Errorf("%s was evicted while b and c had expired", k)
+				}
+			}
+			for _, k := range []string{"b", "c"} {
+				if tt.held(s, k) {
+					t.Errorf("expired %s still held", k)
+				}
+			}
+		})
+	}
+}
+
+// TestMemoryStoreTrackOutlivesEvents checks that a burst of events for
+// other jobs, twice the event bound, neither forgets a tracked job nor
+// lets Gemini's retry of a consumed pause come back as new.
+func TestMemoryStoreTrackOutlivesEvents(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	s := newMemoryStore(clk.Now, DefaultRetention, DefaultMaxStored)
+	const key, corr = "i/v1_mine", corrPrefix + "k-mine"
+	s.Track(ctx, key, "")
+	s.Track(ctx, corr, key)
+	pause := event(webhook.InteractionRequiresAction, "v1_mine", clk.Now())
+	pause.WebhookID = "msg_1"
+	if ok, err := s.Save(ctx, key, pause); !ok || err != nil {
+		t.Fatalf("Save(pause) = %v, %v", ok, err)
+	}
+	s.Consume(ctx, key, pause)
+
+	for i := range 2 * DefaultMaxStored {
+		clk.Advance(time.Second)
+		id := "other" + strconv.Itoa(i)
+		s.Save(ctx, "b/"+id, event(webhook.BatchSucceeded, "batches/"+id, clk.Now()))
+	}
+
+	if _, ok, _ := s.Tracked(ctx, key); !ok {
+		t.Errorf("job tracked %v ago forgotten after %d events", clk.Now().Sub(t0), 2*DefaultMaxStored)
+	}
+	if target, ok, _ := s.Tracked(ctx, corr); !ok || target != key {
+		t.Errorf("Tracked(correlation key) = %q, %v; want %q, true", target, ok, key)
+	}
+	retry := *pause
+	if ok, _ := s.Save(ctx, key, &retry); ok {
+		t.Error("a retry of the consumed pause was saved as new")
+	}
+	if ev, _ := s.Load(ctx, key); ev != nil {
+		t.Error("Load returned the consumed pause after its retry")
+	}
+	next := *pause
+	next.WebhookID = "msg_2"
+	if ok, _ := s.Save(ctx, key, &next); !ok {
+		t.Error("a new pause at the same timestamp was refused")
+	}
+}
+
+// TestMemoryStoreReadsChangeNothing checks that the clock is never read
+// with the store locked, and that Load and Tracked drop nothing, even
+// when everything has expired.
+func TestMemoryStoreReadsChangeNothing(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	var s *memoryStore
+	var lockedReads atomic.Int32
+	now := func() time.Time {
+		if s != nil {
+			if !s.mu.TryLock() {
+				lockedReads.Add(1)
+			} else {
+				s.mu.Unlock()
+			}
+		}
+		return clk.Now()
+	}
+	s = newMemoryStore(now, time.Hour, 10)
+	pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+	s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
+	s.Save(ctx, "i/v1_p", pause)
+	s.Consume(ctx, "i/v1_p", pause)
+	s.Track(ctx, "b/t", "")
+	s.Load(ctx, "b/a")
+	s.Tracked(ctx, "b/t")
+	clk.Advance(TrackRetention + time.Hour)
+	held := s.len()
+	for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
+		if ev, _ := s.Load(ctx, k); ev != nil {
+			t.Errorf("Load(%q) returned an expired event", k)
+		}
+		if _, ok, _ := s.Tracked(ctx, k); ok {
+			t.Errorf("Tracked(%q) after its retention", k)
+		}
+	}
+	if n := s.len(); n != held {
+		t.Errorf("reads dropped %d entries", held-n)
+	}
+	if n := lockedReads.Load(); n != 0 {
+		t.Errorf("the clock was read %d times with the store locked", n)
+	}
+}
+
+// TestMemoryStoreMarkBound checks the bound on tracked jobs and consumed
+// events: past it the oldest goes, with a warning at most once a minute.
+func TestMemoryStoreMarkBound(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	var logs bytes.Buffer
+	s := newMemoryStore(clk.Now, time.Hour, 10)
+	s.maxMarks = 3
+	s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tracked := func(k string) bool {
+		_, ok, _ := s.Tracked(ctx, k)
+		return ok
+	}
+	warnings := func() []string {
+		return strings.FieldsFunc(logs.String(), func(r rune) bool { return r == '\n' })
+	}
+
+	pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+	s.Consume(ctx, "i/v1_p", pause)
+	s.Track(ctx, "b/1", "")
+	s.Track(ctx, "b/2", "")
+	s.Track(ctx, "b/3", "")
+	if ok, _ := s.Save(ctx, "i/v1_p", pause); !ok {
+		t.Error("the oldest mark, a consumed pause, was kept over the bound")
+	}
+	for i := range 20 {
+		s.Save(ctx, "b/x"+strconv.Itoa(i), event(webhook.BatchSucceeded, "batches/x", clk.Now()))
+	}
+	for _, k := range []string{"b/1", "b/2", "b/3"} {
+		if !tracked(k) {
+			t.Errorf("%s forgotten", k)
+		}
+	}
+	if w := warnings(); len(w) != 1 || !strings.Contains(w[0], "level=WARN") || !strings.Contains(w[0], "forgotten=1") {
+		t.Errorf("after the first drop, logged %q; want one warning of 1 forgotten", w)
+	}
+
+	s.Track(ctx, "b/4", "")
+	s.Track(ctx, "b/5", "")
+	if w := warnings(); len(w) != 1 {
+		t.Errorf("warned %d times within a minute", len(w))
+	}
+	clk.Advance(time.Minute)
+	s.Track(ctx, "b/6", "")
+	if w := warnings(); len(w) != 2 || !strings.Contains(w[1], "forgotten=3") {
+		t.Errorf("a minute later, logged %q; want a second warning of 3 forgotten", w)
+	}
+}
+
+// BenchmarkMemoryStore measures the default store's operations: Save and
+// Track of a new key once the store is full (so each also evicts), Load of
+// a held event, and Save from every P at once. The Memory case reports
+// the heap each entry holds, beyond its key and event.
+func BenchmarkMemoryStore(b *testing.B) {
+	ctx := context.Background()
+	const pool = 1 << 18 // keys, several times either bound
+	keys := make([]string, pool)
+	for i := range keys {
+		keys[i] = "b/job" + strconv.Itoa(i)
+	}
+	ev := event(webhook.BatchSucceeded, "batches/job", time.Now())
+	fresh := func() *memoryStore {
+		s := newMemoryStore(time.Now, DefaultRetention, DefaultMaxStored)
+		s.log = slog.New(slog.DiscardHandler)
+		return s
+	}
+
+	b.Run("SaveNew", func(b *testing.B) {
+		s := fresh()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if ok, _ := s.Save(ctx, keys[i%pool], ev); !ok {
+				b.Fatal("Save refused a new key")
+			}
+			i++
+		}
+	})
+	b.Run("LoadHit", func(b *testing.B) {
+		s := fresh()
+		for _, k := range keys[:DefaultMaxStored] {
+			s.Save(ctx, k, ev)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if got, _ := s.Load(ctx, keys[i%DefaultMaxStored]); got == nil {
+				b.Fatal("Load missed")
+			}
+			i++
+		}
+	})
+	b.Run("Track", func(b *testing.B) {
+		s := fresh()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Track(ctx, keys[i%pool], "")
+			i++
+		}
+	})
+	b.Run("SaveNewParallel", func(b *testing.B) {
+		s := fresh()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(pool)
+			for pb.Next() {
+				s.Save(ctx, keys[i%pool], ev)
+				i++
+			}
+		})
+	})
+	b.Run("Memory", func(b *testing.B) {
+		var perEvent, perMark float64
+		heap := func() int64 {
+			var m runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m)
+			return int64(m.HeapAlloc)
+		}
+		for b.Loop() {
+			before := heap()
+			s := fresh()
+			for _, k := range keys[:DefaultMaxStored] {
+				s.Save(ctx, k, ev)
+			}
+			mid := heap()
+			for _, k := range keys[:defaultMaxMarks] {
+				s.Track(ctx, k, "")
+			}
+			after := heap()
+			runtime.KeepAlive(s)
+			perEvent = float64(mid-before) / DefaultMaxStored
+			perMark = float64(after-mid) / defaultMaxMarks
+		}
+		b.ReportMetric(perEvent, "B/event")
+		b.ReportMetric(perMark, "B/tracked")
+	})
+}
