@@ -777,3 +777,15 @@ func TestTrackAfterKeyedEvent(t *testing.T) {
 		t.Fatalf("a later Wait: %v, %v", got, err)
 	}
 }
+
+// WaitBatch refuses the id of another family rather than read it as a
+// batch's.
+func TestWaitBatchRefusesOtherFamilies(t *testing.T) {
+	d := mustNew(t)
+	defer d.Close()
+	for _, id := range []string{"models/veo/operations/op1", "operations/op1", "files/x", ""} {
+		if _, err := WaitBatch(context.Background(), d, nil, id); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("WaitBatch(%q) = %v, want ErrInvalidID", id, err)
+		}
+	}
+}

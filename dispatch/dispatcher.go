@@ -91,11 +91,14 @@ func (d *Dispatcher) wakeRemote(key string, ev *webhook.Event) {
 		d.mu.Unlock()
 		return
 	}
+	waiting := d.waiters[key] != nil
+	d.mu.Unlock()
+	if !waiting || (needsAction(ev) && !d.consume(context.Background(), []string{key}, ev)) {
+		return // nobody here waits, or a wait elsewhere got the pause first
+	}
+	d.mu.Lock()
 	h := d.takeLocked(key)
 	d.mu.Unlock()
-	if h != nil && needsAction(ev) {
-		d.consume(context.Background(), []string{key}, "", ev)
-	}
 	d.finishList(h, ev)
 }
 
@@ -153,24 +156,38 @@ func (d *Dispatcher) complete(ctx context.Context, ev *webhook.Event) error {
 // accepted it for. len(keys) must be at most maxKeys.
 func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Event) error {
 	var err error
-	var lists [maxKeys]*Future
-	taken := false
+	var saved [maxKeys]bool
 	for i, k := range keys {
 		ok, serr := d.store.Save(ctx, k, ev)
 		if serr != nil {
 			err = fmt.Errorf("dispatch: store: %w", serr)
 			break
 		}
-		if ok {
-			d.mu.Lock()
-			lists[i] = d.takeLocked(k)
-			d.mu.Unlock()
-			taken = taken || lists[i] != nil
+		saved[i] = ok
+	}
+	if needsAction(ev) {
+		// A pause goes to the waits pending now only if this call uses it
+		// up: a wait that started meanwhile may have found it stored and
+		// taken it first. With nobody waiting it stays stored, unused, for
+		// the first wait that comes.
+		d.mu.Lock()
+		waiting := false
+		for i, k := range keys {
+			waiting = waiting || saved[i] && d.waiters[k] != nil
+		}
+		d.mu.Unlock()
+		if !waiting || !d.consume(ctx, keys, ev) {
+			return err
 		}
 	}
-	if taken && needsAction(ev) {
-		d.consume(ctx, keys, "", ev)
+	var lists [maxKeys]*Future
+	d.mu.Lock()
+	for i, k := range keys {
+		if saved[i] {
+			lists[i] = d.takeLocked(k)
+		}
 	}
+	d.mu.Unlock()
 	for _, h := range lists {
 		d.finishList(h, ev)
 	}
@@ -236,20 +253,19 @@ func (d *Dispatcher) clampTimestamp(ctx context.Context, ev *webhook.Event) *web
 
 // consume marks a requires_action event as used under all its keys, before
 // the waits it resolves see it, so that a wait started afterwards waits for
-// the next event.
-//
-// It reports whether ev was used up by this call under key (true when key
-// is not among keys, or the store failed: a pause that cannot be marked is
-// still handed over rather than lost).
-func (d *Dispatcher) consume(ctx context.Context, keys []string, key string, ev *webhook.Event) bool {
+// the next event. It reports whether this call used ev up, as decided under
+// keys[0], the same key for every caller with the same event, so that of
+// two callers at most one gets true; a store that fails counts as true (a
+// pause that cannot be marked is handed over rather than lost).
+func (d *Dispatcher) consume(ctx context.Context, keys []string, ev *webhook.Event) bool {
 	used := true
-	for _, k := range keys {
+	for i, k := range keys {
 		ok, err := d.store.Consume(ctx, k, ev)
 		if err != nil {
 			d.log.WarnContext(ctx, "dispatch: store: consume", slog.String("id", ev.Data.ID), slog.Any("error", err))
 			continue
 		}
-		if k == key {
+		if i == 0 {
 			used = ok
 		}
 	}
@@ -340,9 +356,12 @@ func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error
 }
 
 // Watch is the non-blocking form of Wait: it registers interest in the job
-// id and returns a Future that resolves as Wait would. A Future holds no
-// goroutine; select on Done for thousands of them, or hand them to a loop.
-// Call Stop on a Future no longer wanted, to release it.
+// id and returns a Future that resolves as Wait would. It reads the store
+// once before it returns, so that an event already there resolves the
+// Future at once; with a Store other than the default one that read may
+// take as long as the store does. A Future holds no goroutine; select on
+// Done for thousands of them, or hand them to a loop. Call Stop on a
+// Future no longer wanted, to release it.
 func (d *Dispatcher) Watch(id string) *Future { return d.watch(context.Background(), id, false, false) }
 
 // WatchKey is the non-blocking form of WaitKey.
@@ -387,7 +406,11 @@ func (d *Dispatcher) watch(ctx context.Context, id string, corr, async bool) *Fu
 		}
 	}
 	if async {
-		go lookup()
+		d.wg.Add(1) // Close waits for the store calls it makes
+		go func() {
+			defer d.wg.Done()
+			lookup()
+		}()
 	} else {
 		lookup()
 	}
@@ -446,11 +469,17 @@ func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, e
 			return
 		}
 		// Another wait used this pause up first: f waits for the next
-		// event. Registered again first, then looked up, as in watch.
+		// event, unless it was stopped meanwhile. Registered again first,
+		// then looked up, as in watch.
 		d.mu.Lock()
-		if d.closed {
+		switch {
+		case d.closed:
 			d.mu.Unlock()
 			f.finish(nil, ErrClosed)
+			return
+		case f.stopped:
+			d.mu.Unlock()
+			f.finish(nil, ErrStopped)
 			return
 		}
 		d.linkLocked(f, key)
@@ -468,7 +497,7 @@ func (d *Dispatcher) consumeLoaded(ctx context.Context, key string, ev *webhook.
 	if !slices.Contains(keys, key) {
 		keys = append(keys, key)
 	}
-	return d.consume(ctx, keys, key, ev)
+	return d.consume(ctx, keys, ev)
 }
 
 // unlinkLocked removes f from key's list in constant time, handing the

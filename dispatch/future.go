@@ -1,6 +1,10 @@
 package dispatch
 
-import "github.com/genaihook/genaihook/webhook"
+import (
+	"errors"
+
+	"github.com/genaihook/genaihook/webhook"
+)
 
 // Future is a pending wait for one job's event, made by Watch or WatchKey.
 // It holds no goroutine: Done is closed when it resolves, with the event,
@@ -19,8 +23,9 @@ type Future struct {
 	hidx  int32 // index in d.heap, -1 when not scheduled
 	tries uint16
 
-	linked bool // in d.waiters; guarded by d.mu
-	corr   bool // id is a correlation key
+	linked  bool // in d.waiters; guarded by d.mu
+	stopped bool // Stop was called while f was out of d.waiters; guarded by d.mu
+	corr    bool // id is a correlation key
 }
 
 // Done returns a channel closed when the Future has resolved.
@@ -41,14 +46,19 @@ func (f *Future) Result() (*webhook.Event, error) {
 // Stop abandons the Future and releases what it holds in the Dispatcher.
 // It reports whether it stopped the Future: false means it had already
 // resolved, or was being resolved, in which case Stop returns once Done is
-// closed; Result then has the outcome, which Stop does not change.
+// closed; Result then has the outcome, which Stop does not change. A Future
+// that was taking a stored requires_action which another wait used up
+// first ends with ErrStopped, and Stop reports true.
 func (f *Future) Stop() bool {
 	d := f.d
 	d.mu.Lock()
 	if !f.linked {
+		// Resolved, or being resolved: a wait that lost a stored pause to
+		// another ends with ErrStopped rather than wait again.
+		f.stopped = true
 		d.mu.Unlock()
 		<-f.done
-		return false
+		return errors.Is(f.err, ErrStopped)
 	}
 	d.unlinkLocked(f, f.key())
 	d.mu.Unlock()

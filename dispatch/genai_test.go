@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,11 @@ func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
 	got, err := dispatch.WaitBatch(ctx, d, client, job.Name)
 	if err != nil || got.State != genai.JobStateSucceeded {
 		t.Fatalf("WaitBatch = %+v, %v", got, err)
+	}
+	// A short id names the same batch, for the wait as for the read.
+	short := strings.TrimPrefix(job.Name, "batches/")
+	if got, err := dispatch.WaitBatch(ctx, d, client, short); err != nil || got.Name != job.Name {
+		t.Fatalf("WaitBatch(%q) = %+v, %v", short, got, err)
 	}
 
 	// Video: token-bound metadata; a failure, found by polling, carries

@@ -35,6 +35,10 @@ const confirmReads = len(confirmDelays) + 1
 // still not in a terminal state after 4 reads over 7 s; or the job as last
 // read and ctx's error if ctx ends between these reads.
 func WaitBatch(ctx context.Context, d *Dispatcher, client *genai.Client, name string) (*genai.BatchJob, error) {
+	if fam := familyOf(name); fam != webhook.FamilyBatch && fam != webhook.FamilyInteraction {
+		return nil, ErrInvalidID // a bare id is a batch's short form here
+	}
+	name = batchName(name) // the form Batches.Get takes, for the wait and its poller too
 	ev, err := d.Wait(ctx, name)
 	if err != nil {
 		return nil, err
