@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
-// Check returns nil when u is an absolute https URL with a host, or an http
-// URL whose host is a loopback address (127.0.0.0/8, ::1, "localhost"),
-// where tests and local fakes run; otherwise an error saying why, in words
-// that never quote a password in u.
+// Check returns nil when u is an absolute https URL with a host (and, if it
+// names a port, one from 1 to 65535), or such an http URL whose host is a
+// loopback address (127.0.0.0/8, ::1, "localhost"), where tests and local
+// fakes run; otherwise an error saying why, in words that never quote a
+// password in u.
 func Check(u string) error {
 	if u == "" {
 		return errors.New("URL is empty")
@@ -29,6 +31,13 @@ func Check(u string) error {
 	}
 	if p.Hostname() == "" {
 		return fmt.Errorf("URL %s has no host", p.Redacted())
+	}
+	// net/url accepts any digits as a port; one no connection can use would
+	// only fail at the first request.
+	if port := p.Port(); port != "" {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("URL %s: port must be 1 to 65535", p.Redacted())
+		}
 	}
 	switch p.Scheme {
 	case "https":

@@ -36,6 +36,14 @@ func TestCheck(t *testing.T) {
 		{"://bad", false},
 		{"https://example.com/%zz", false},
 		{"http://user:secret@example.com/", false},
+		{"https://keys.example:443/jwks.json", true},
+		{"http://[::1]:65535/", true},
+		{"https://keys.example:/jwks.json", true}, // empty port: the scheme's
+		{"https://keys.example:0/jwks.json", false},
+		{"http://127.0.0.1:0/", false},
+		{"https://keys.example:65536/", false},
+		{"https://keys.example:99999999999999999999/", false},
+		{"https://user:secret@keys.example:0/", false},
 		{"https://user:secret@exa mple.com/", false},
 		{"https://user:secret@example.com/%zz", false},
 	}

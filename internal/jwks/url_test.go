@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// The https-or-loopback rules themselves are tested in package httpsurl;
-// here, that ValidateURL applies them, adds the port range, and says which
-// URL it was about.
+// The https-or-loopback and port rules themselves are tested in package
+// httpsurl; here, that ValidateURL applies them and says which URL it was
+// about.
 func TestValidateURL(t *testing.T) {
 	tests := []struct {
 		url     string

@@ -1,4 +1,4 @@
-package genaihook_test
+package dispatch_test
 
 import (
 	"bytes"
@@ -18,6 +18,10 @@ import (
 	"github.com/genaihook/genaihook/webhook"
 	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
+
+// The tests in this file attack the whole receiver as the module's README
+// wires it (verify, webhook and dispatch together); they live here because
+// dispatch is the package that ties the three.
 
 // readme is the receiver exactly as the README wires it, with Google's key
 // endpoint replaced by a local one serving keys: a verifier of dynamic
