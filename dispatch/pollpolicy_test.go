@@ -397,10 +397,17 @@ func TestNotFoundEndsWaits(t *testing.T) {
 				}
 				return
 			}
+			// The waits of a key end one after the other: a is done, so
+			// b is being finished, and is waited for rather than sampled.
 			select {
-			case <-b.Done():
+			case <-a.Done():
 			default:
 				t.Fatalf("waits still pending after %d polls", maxPolls)
+			}
+			select {
+			case <-b.Done():
+			case <-time.After(10 * time.Second): // a failure guard
+				t.Fatal("the second wait did not end with the first")
 			}
 			mu.Lock()
 			n := polls
