@@ -14,58 +14,46 @@
 //     http.Handler that verifies, deduplicates on webhook-id, routes to your
 //     function and answers with the status codes Gemini's retry logic
 //     expects;
-//   - package webhook/webhooktest is a fake sender and a fake Gemini API
-//     that the real genai client talks to, for tests without an account or
-//     a public URL;
-//   - package dispatch turns deliveries into futures: Wait(ctx, job.Name)
-//     resolves the moment the event arrives, with polling through the SDK
-//     only as a safety net for a lost webhook.
+//   - package dispatch turns a polling loop into one call: Wait(ctx, job.Name)
+//     returns when the job ends, the pushed event saying when and a read of
+//     the job through the genai client saying what; the same reads, on a
+//     backoff schedule, catch a lost event;
+//   - packages webhook/webhooktest (a fake sender, for handler unit tests,
+//     with no genai dependency) and webhook/geminitest (a fake Gemini API
+//     that the real genai client talks to and that pushes signed events) are
+//     for tests without an account or a public URL.
 //
 // # From a polling loop to Wait
 //
 // Today's SDK examples poll:
 //
-//	for {
-//		job, _ = client.Batches.Get(ctx, job.Name, nil)
-//		if terminal(job.State) {
-//			break
-//		}
+//	for !terminal(job.State) {
 //		time.Sleep(10 * time.Second)
+//		job, _ = client.Batches.Get(ctx, job.Name, nil)
 //	}
 //
 // With genaihook the job is created with a webhook_config pointing at your
-// receiver, and the caller waits on the pushed event:
+// receiver, and the caller waits (errors handled as usual):
 //
 //	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
-//	if err != nil {
-//		log.Fatal(err) // a misconfiguration, and how to fix it
-//	}
-//	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
-//		dispatch.WithWebhookURL("https://example.com/gemini/webhook"))
-//	if err != nil {
-//		log.Fatal(err)
-//	}
-//	defer d.Close()
-//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
-//
-//	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{
-//		WebhookConfig: d.BatchWebhookConfig(),
-//	})
-//	// ... handle err
-//	err = d.Track(ctx, job.Name, "") // binds the batch's events to this receiver
-//	ev, err := d.Wait(ctx, job.Name)
+//	d, err := dispatch.New(client, "https://example.com/gemini/webhook")
+//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{WebhookConfig: d.WebhookConfig()})
+//	ev, err := d.Wait(ctx, job.Name) // err: a *dispatch.JobError unless the job succeeded
+//	job = ev.Job.(*genai.BatchJob)
 //
 // Dynamic webhooks are signed with Google's global keys, which prove the
 // sender but not the intended receiver: any Gemini customer could replay
-// their own deliveries here. So the handler accepts a dynamic delivery only
-// when a binding check accepts it, and refuses every one (403) when none is
-// configured; d.Binding() accepts the jobs d created. Static webhooks,
-// signed with a secret of your own, need no binding. verify.New and
-// dispatch.New check their configuration and return an error naming the
-// fix, so a mistake fails at startup, not on the first delivery. The command examples/quickstart
-// runs this whole flow offline against the fake Gemini of package
-// webhooktest.
+// their own deliveries here. d.Handler accepts a dynamic delivery only when
+// it is bound to this receiver (a token it minted, a job it awaits, or a job
+// the API reads as this project's), and even then the wait resolves only
+// once the API confirms the event. Static webhooks, signed with a secret of
+// your own, need no binding. verify.New and dispatch.New check their
+// configuration and return an error naming the fix, so a mistake fails at
+// startup, not on the first delivery. The command examples/quickstart runs
+// this whole flow offline against the fake Gemini of package geminitest.
 //
 // The packages depend on each other in one direction only: verify knows
-// nothing of events, webhook nothing of waiting, dispatch nothing of HTTP.
+// nothing of events, webhook nothing of waiting, dispatch nothing of HTTP
+// beyond handing the handler its binding.
 package genaihook

@@ -59,7 +59,7 @@ func TestReplicasShareAStore(t *testing.T) {
 	defer a.Close()
 	ctx := context.Background()
 
-	pending := a.Watch("batches/x") // waiting on replica a
+	pending := a.Watch(context.Background(), "batches/x") // waiting on replica a
 	b.Deliver(ctx, event(webhook.BatchSucceeded, "x", t0))
 	if ev, err := pending.Result(); err != nil || ev.Data.ID != "x" {
 		t.Fatalf("pending wait on a: %v, %v", ev, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genai"
 
-	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
 )
 
@@ -23,16 +22,6 @@ func event(t webhook.EventType, id string, ts time.Time) *webhook.Event {
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // assertIdle checks that d holds nothing for waits any more.
-// mustNew is New for tests: it fails tb on a configuration error.
-func mustNew(tb testing.TB, opts ...Option) *Dispatcher {
-	tb.Helper()
-	d, err := New(opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
-
 func assertIdle(t *testing.T, d *Dispatcher) {
 	t.Helper()
 	d.mu.Lock()
@@ -77,7 +66,7 @@ func TestIDForms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := mustNew(t)
 			defer d.Close()
-			f := d.Watch(tt.wait)
+			f := d.Watch(context.Background(), tt.wait)
 			if err := d.Deliver(context.Background(), event(tt.typ, tt.data, t0)); err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +83,7 @@ func TestIDForms(t *testing.T) {
 				if tt.match {
 					t.Fatalf("Watch(%q) not resolved by %s for data.id %q", tt.wait, tt.typ, tt.data)
 				}
-				f.Stop()
+				d.stop(f, context.Canceled)
 			}
 			assertIdle(t, d)
 		})
@@ -111,9 +100,6 @@ func TestDegenerateIDsRefused(t *testing.T) {
 		if _, err := d.Wait(context.Background(), id); !errors.Is(err, ErrInvalidID) {
 			t.Errorf("Wait(%q) = %v, want ErrInvalidID", id, err)
 		}
-		if err := d.Track(context.Background(), id, ""); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("Track(%q) = %v, want ErrInvalidID", id, err)
-		}
 	}
 	assertIdle(t, d)
 }
@@ -126,11 +112,11 @@ func TestStopIsConstantTime(t *testing.T) {
 	const n = 40_000
 	fs := make([]*Future, n)
 	for i := range fs {
-		fs[i] = d.Watch("operations/op1")
+		fs[i] = d.Watch(context.Background(), "operations/op1")
 	}
-	long := d.Watch("models/veo-3.0-generate-001/operations/op1")
+	long := d.Watch(context.Background(), "models/veo-3.0-generate-001/operations/op1")
 	for _, f := range fs { // each stop walked the list before: O(n²) in all
-		f.Stop()
+		d.stop(f, context.Canceled)
 	}
 	d.mu.Lock()
 	h := d.waiters[idKey("operations/op1")]
@@ -138,15 +124,15 @@ func TestStopIsConstantTime(t *testing.T) {
 	if h != long {
 		t.Fatalf("head after the stops = %v, want the last wait", h)
 	}
-	short := d.Watch("operations/op1")
-	long.Stop()
+	short := d.Watch(context.Background(), "operations/op1")
+	d.stop(long, context.Canceled)
 	d.mu.Lock()
 	id := d.waiters[idKey("operations/op1")].id
 	d.mu.Unlock()
 	if id != "models/veo-3.0-generate-001/operations/op1" {
 		t.Errorf("poll id regressed to %q", id)
 	}
-	short.Stop()
+	d.stop(short, context.Canceled)
 	assertIdle(t, d)
 }
 
@@ -179,7 +165,7 @@ func TestEarlyEventResolvesLaterWaits(t *testing.T) {
 		}
 	}
 	assertIdle(t, d)
-	if s := d.Stats(); s.Deliveries != 1 || s.Resolved != 3 {
+	if s := d.stats(); s.deliveries != 1 || s.resolved != 3 {
 		t.Errorf("Stats = %+v", s)
 	}
 }
@@ -189,16 +175,16 @@ func TestSeveralWaitersAllResolve(t *testing.T) {
 	defer d.Close()
 	var fs []*Future
 	for range 5 {
-		fs = append(fs, d.Watch("models/veo/operations/op1"))
+		fs = append(fs, d.Watch(context.Background(), "models/veo/operations/op1"))
 	}
-	fs[2].Stop() // a stopped one in the middle does not break the list
+	d.stop(fs[2], context.Canceled) // a stopped one in the middle does not break the list
 	if err := d.Deliver(context.Background(), event(webhook.VideoGenerated, "op1", t0)); err != nil {
 		t.Fatal(err)
 	}
 	for i, f := range fs {
 		ev, err := f.Result()
 		if i == 2 {
-			if !errors.Is(err, ErrStopped) {
+			if !errors.Is(err, context.Canceled) {
 				t.Errorf("stopped future: %v, %v", ev, err)
 			}
 			continue
@@ -223,15 +209,15 @@ func TestDuplicatesAndUnknownTypes(t *testing.T) {
 	if err := d.Deliver(ctx, event("interaction.progress", "i2", t0)); err != nil {
 		t.Fatal(err)
 	}
-	f := d.Watch("i2")
-	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+	f := d.Watch(context.Background(), "i2")
+	if _, err := peek(f); !errors.Is(err, errPending) {
 		t.Fatalf("unknown type resolved a wait: %v", err)
 	}
-	f.Stop()
+	d.stop(f, context.Canceled)
 	if got, err := d.Wait(ctx, "i1"); err != nil || got != ev {
 		t.Fatalf("Wait = %v, %v", got, err)
 	}
-	if s := d.Stats(); s.Deliveries != 4 || s.Ignored != 1 {
+	if s := d.stats(); s.deliveries != 4 || s.ignored != 1 {
 		t.Errorf("Stats = %+v", s)
 	}
 	if err := d.Deliver(ctx, nil); err == nil {
@@ -254,12 +240,12 @@ func TestRequiresActionRewait(t *testing.T) {
 		if ev, err := d.Wait(ctx, "int1"); err != nil || ev != ra1 {
 			t.Fatalf("first Wait = %v, %v", ev, err)
 		}
-		f := d.Watch("int1")
+		f := d.Watch(context.Background(), "int1")
 		d.Deliver(ctx, ra1) // a redelivery of the consumed event
 		polled := *ra1
 		polled.WebhookID, polled.Polled = "", true
 		d.Deliver(ctx, &polled) // a poll that sees the same pause
-		if _, err := f.Result(); !errors.Is(err, ErrPending) {
+		if _, err := peek(f); !errors.Is(err, errPending) {
 			t.Fatalf("second wait resolved by the stale event: %v", err)
 		}
 		d.Deliver(ctx, ra2)
@@ -279,18 +265,24 @@ func TestRequiresActionRewait(t *testing.T) {
 	t.Run("waiters before event", func(t *testing.T) {
 		d := mustNew(t)
 		defer d.Close()
-		a, b := d.Watch("int1"), d.Watch("int1")
+		a, b := d.Watch(context.Background(), "int1"), d.Watch(context.Background(), "int1")
 		d.Deliver(ctx, ra1)
-		for _, f := range []*Future{a, b} {
-			if ev, _ := f.Result(); ev != ra1 {
-				t.Fatalf("waiter got %v", ev)
-			}
+		// One pause, one wait: two would answer one function call twice.
+		evA, _ := peek(a)
+		evB, _ := peek(b)
+		if (evA == ra1) == (evB == ra1) || evA != nil && evA != ra1 || evB != nil && evB != ra1 {
+			t.Fatalf("waiters got %v and %v, want the pause for exactly one", evA, evB)
 		}
-		c := d.Watch("int1")
-		if _, err := c.Result(); !errors.Is(err, ErrPending) {
+		c := d.Watch(context.Background(), "int1")
+		if _, err := peek(c); !errors.Is(err, errPending) {
 			t.Fatalf("a wait after the resolved requires_action got it again: %v", err)
 		}
 		d.Deliver(ctx, done)
+		for _, f := range []*Future{a, b, c} {
+			if ev, _ := f.Result(); ev != done && ev != ra1 {
+				t.Fatalf("got %v, want completed", ev)
+			}
+		}
 		if ev, _ := c.Result(); ev != done {
 			t.Fatalf("got %v, want completed", ev)
 		}
@@ -307,15 +299,15 @@ func TestRequiresActionRewait(t *testing.T) {
 }
 
 func TestCancelFreesState(t *testing.T) {
-	p := PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })
-	d := mustNew(t, WithPoller(p))
+	p := pollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })
+	d := mustNew(t, withPoller(p))
 	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 3)
 	for _, id := range []string{"batches/x", "batches/x", "v1_int"} {
-		f := d.Watch(id)
+		f := d.Watch(ctx, id)
 		go func() {
-			_, err := d.wait(ctx, f)
+			_, err := f.Result()
 			errc <- err
 		}()
 	}
@@ -326,8 +318,8 @@ func TestCancelFreesState(t *testing.T) {
 		}
 	}
 	assertIdle(t, d)
-	if s := d.Stats(); s.Pending != 0 {
-		t.Errorf("Pending = %d", s.Pending)
+	if s := d.stats(); s.pending != 0 {
+		t.Errorf("Pending = %d", s.pending)
 	}
 	if _, err := d.Wait(ctx, "batches/x"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait with done ctx = %v", err)
@@ -336,17 +328,17 @@ func TestCancelFreesState(t *testing.T) {
 }
 
 func TestCloseEndsWaits(t *testing.T) {
-	d := mustNew(t, WithPoller(PollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
+	d := mustNew(t, withPoller(pollerFunc(func(context.Context, string) (*webhook.Event, error) { return nil, nil })))
 	errc := make(chan error)
 	for _, id := range []string{"batches/a", "batches/a", "models/m/operations/b"} {
-		f := d.Watch(id) // registered before the goroutine starts
+		f := d.Watch(context.Background(), id) // registered before the goroutine starts
 		go func() {
-			_, err := d.wait(context.Background(), f)
+			_, err := f.Result()
 			errc <- err
 		}()
 	}
-	f := d.WatchKey("k1")
-	if p := d.Stats().Pending; p != 4 {
+	f := d.Watch(context.Background(), "v1_other")
+	if p := d.stats().pending; p != 4 {
 		t.Fatalf("Pending = %d, want 4", p)
 	}
 	if err := d.Close(); err != nil {
@@ -375,75 +367,13 @@ func TestCloseEndsWaits(t *testing.T) {
 func TestInvalidIDs(t *testing.T) {
 	d := mustNew(t)
 	defer d.Close()
-	for _, f := range []*Future{d.Watch(""), d.Watch("/"), d.WatchKey("")} {
+	for _, f := range []*Future{d.Watch(context.Background(), ""), d.Watch(context.Background(), "/")} {
 		if _, err := f.Result(); !errors.Is(err, ErrInvalidID) {
 			t.Errorf("Result = %v", err)
 		}
-		if f.Stop() {
+		if d.stop(f, context.Canceled) {
 			t.Error("Stop on a resolved future reported true")
 		}
-	}
-	if err := d.Track(context.Background(), "", ""); !errors.Is(err, ErrInvalidID) {
-		t.Errorf("Track = %v", err)
-	}
-}
-
-func TestCorrelationKey(t *testing.T) {
-	ctx := context.Background()
-	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
-	defer d.Close()
-	cfg := d.VideoWebhookConfig(map[string]any{"job": "j-42"})
-	key := KeyOf(cfg.UserMetadata)
-	if key == "" || cfg.UserMetadata["job"] != "j-42" {
-		t.Fatalf("metadata = %v", cfg.UserMetadata)
-	}
-	if err := d.Track(ctx, "models/veo/operations/op9", key); err != nil {
-		t.Fatal(err)
-	}
-	byID, byKey := d.Watch("models/veo/operations/op9"), d.WatchKey(key)
-	// data.id in a form nobody expected: the key still matches both.
-	ev := event(webhook.VideoGenerated, "projects/p/something-else", t0)
-	ev.UserMetadata = cfg.UserMetadata
-	ev.Auth = verify.Result{Scheme: verify.SchemeEd25519}
-	d.Deliver(ctx, ev)
-	for _, f := range []*Future{byID, byKey} {
-		if got, err := f.Result(); err != nil || got != ev {
-			t.Fatalf("Result = %v, %v", got, err)
-		}
-	}
-	assertIdle(t, d)
-}
-
-// A dynamic delivery whose user_metadata names a correlation key without
-// this receiver's token for it resolves nothing through that key and
-// plants nothing under it: the key is not authenticated.
-func TestCorrelationKeyNeedsToken(t *testing.T) {
-	ctx := context.Background()
-	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
-	defer d.Close()
-	key := KeyOf(d.VideoWebhookConfig(nil).UserMetadata)
-	if err := d.Track(ctx, "models/veo/operations/op9", key); err != nil {
-		t.Fatal(err)
-	}
-	forged := event(webhook.VideoGenerated, "models/veo/operations/theirs", t0)
-	forged.UserMetadata = map[string]any{webhook.MetadataKey: key}
-	forged.Auth = verify.Result{Scheme: verify.SchemeEd25519}
-	if err := d.Deliver(ctx, forged); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []*Future{d.Watch("models/veo/operations/op9"), d.WatchKey(key)} {
-		if ev, err := f.Result(); !errors.Is(err, ErrPending) {
-			t.Errorf("wait resolved by an unauthenticated key: %v, %v", ev, err)
-		}
-		f.Stop()
-	}
-	// The same key from a static (HMAC) delivery is authenticated.
-	static := event(webhook.VideoGenerated, "models/veo/operations/theirs", t0)
-	static.UserMetadata = forged.UserMetadata
-	static.Auth = verify.Result{Scheme: verify.SchemeHMAC}
-	d.Deliver(ctx, static)
-	if ev, err := d.Watch("models/veo/operations/op9").Result(); err != nil || ev != static {
-		t.Errorf("static delivery: %v, %v", ev, err)
 	}
 }
 
@@ -452,67 +382,52 @@ func TestWebhookConfigBuilders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const uri = "https://me.example/hook"
-	d := mustNew(t, WithBinder(b), WithWebhookURL(uri))
+	d := mustNew(t, WithBinder(b))
 	defer d.Close()
-	user := map[string]any{"app": "x"}
 
-	if cfg := d.BatchWebhookConfig(); cfg.UserMetadata != nil || !cmp.Equal(cfg.Uris, []string{uri}) {
-		t.Errorf("batch config = %+v", cfg)
+	if cfg := d.WebhookConfig(); cfg.UserMetadata != nil || !cmp.Equal(cfg.Uris, []string{testURL}) {
+		t.Errorf("WebhookConfig() = %+v", cfg)
 	}
-	vc := d.VideoWebhookConfig(user)
-	ic := d.InteractionWebhookConfig(nil)
-	if !cmp.Equal(vc.Uris, []string{uri}) || !cmp.Equal(ic.Uris, []string{uri}) {
-		t.Errorf("uris = %v, %v", vc.Uris, ic.Uris)
+	ic, ic2 := d.InteractionWebhookConfig(), d.InteractionWebhookConfig()
+	if !cmp.Equal(ic.Uris, []string{testURL}) {
+		t.Errorf("uris = %v", ic.Uris)
 	}
-	for _, md := range []map[string]any{vc.UserMetadata, ic.UserMetadata} {
-		ev := &webhook.Event{UserMetadata: md}
-		if err := b.Check(context.Background(), ev); err != nil {
-			t.Errorf("binder rejects the builder's metadata %v: %v", md, err)
-		}
+	if err := b.Check(context.Background(), &webhook.Event{UserMetadata: ic.UserMetadata}); err != nil {
+		t.Errorf("binder rejects the builder's metadata %v: %v", ic.UserMetadata, err)
 	}
-	if KeyOf(vc.UserMetadata) == KeyOf(ic.UserMetadata) {
-		t.Error("two configs share a correlation key")
-	}
-	if len(user) != 1 {
-		t.Errorf("caller's metadata modified: %v", user)
+	if ic.UserMetadata[webhook.MetadataKey] == ic2.UserMetadata[webhook.MetadataKey] {
+		t.Error("two configs share a token key")
 	}
 	// Without WithBinder the dispatcher binds with a random secret of its own.
-	md := mustNew(t, WithWebhookURL(uri)).VideoWebhookConfig(nil).UserMetadata
-	if KeyOf(md) == "" || md[webhook.MetadataToken] == nil {
+	md := mustNew(t).InteractionWebhookConfig().UserMetadata
+	if md[webhook.MetadataToken] == nil || b.Check(context.Background(), &webhook.Event{UserMetadata: md}) == nil {
 		t.Errorf("metadata without WithBinder = %v", md)
 	}
 }
 
-func TestBuilderWithoutURLPanics(t *testing.T) {
-	d := mustNew(t)
-	defer d.Close()
-	defer func() {
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithWebhookURL") {
-			t.Errorf("recover() = %v, want a panic naming WithWebhookURL", r)
-		}
-	}()
-	d.BatchWebhookConfig()
-}
-
 func TestNewRefusesMisconfiguration(t *testing.T) {
 	tests := []struct {
-		name string
-		opt  Option
-		want string // in the error
+		name   string
+		client *genai.Client
+		url    string
+		opt    Option
+		want   string // in the error
 	}{
-		{"nil poller", WithPoller(nil), "GenAIPoller"},
-		{"GenAIPoller of a nil client", WithPoller(GenAIPoller(nil)), "nil *genai.Client"},
-		{"GenAIPoller of a zero client", WithPoller(GenAIPoller(&genai.Client{})), "genai.NewClient"},
-		{"nil binder", WithBinder(nil), "webhook.NewBinder"},
-		{"empty webhook URL", WithWebhookURL(""), "empty"},
-		{"http webhook URL", WithWebhookURL("http://example.com/hook"), "use https"},
-		{"relative webhook URL", WithWebhookURL("/gemini/webhook"), "no host"},
-		{"webhook URL of another scheme", WithWebhookURL("ftp://example.com/hook"), "use https"},
+		{"zero client", &genai.Client{}, testURL, nil, "genai.NewClient"},
+		{"nil binder", nil, testURL, WithBinder(nil), "webhook.NewBinder"},
+		{"nil store", nil, testURL, WithStore(nil), "WithStore"},
+		{"empty webhook URL", nil, "", nil, "empty"},
+		{"http webhook URL", nil, "http://example.com/hook", nil, "use https"},
+		{"relative webhook URL", nil, "/gemini/webhook", nil, "no host"},
+		{"webhook URL of another scheme", nil, "ftp://example.com/hook", nil, "use https"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := New(tt.opt)
+			var opts []Option
+			if tt.opt != nil {
+				opts = append(opts, tt.opt)
+			}
+			d, err := New(tt.client, tt.url, opts...)
 			if err == nil {
 				d.Close()
 				t.Fatal("New accepted it")
@@ -523,9 +438,9 @@ func TestNewRefusesMisconfiguration(t *testing.T) {
 		})
 	}
 	for _, uri := range []string{"https://example.com/hook", "http://127.0.0.1:8080/hook", "http://localhost/hook"} {
-		d, err := New(WithWebhookURL(uri))
+		d, err := New(nil, uri)
 		if err != nil {
-			t.Errorf("New(WithWebhookURL(%q)): %v", uri, err)
+			t.Errorf("New(nil, %q): %v", uri, err)
 			continue
 		}
 		d.Close()
@@ -534,18 +449,18 @@ func TestNewRefusesMisconfiguration(t *testing.T) {
 
 func TestBinding(t *testing.T) {
 	ctx := context.Background()
-	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
+	d := mustNew(t)
 	defer d.Close()
 	ev := event(webhook.BatchSucceeded, "batches/mine", t0)
 	if err := d.bound(ctx, ev); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("unknown job: %v", err)
 	}
-	f := d.Watch("batches/mine")
+	f := d.Watch(context.Background(), "batches/mine")
 	if err := d.bound(ctx, ev); err != nil {
 		t.Fatalf("awaited job: %v", err)
 	}
-	f.Stop()
-	d.Track(ctx, "batches/mine", "")
+	d.stop(f, context.Canceled)
+	d.store.Track(ctx, "batches/mine") // as another replica's wait does, in a shared store
 	if err := d.bound(ctx, event(webhook.BatchSucceeded, "mine", t0)); err != nil {
 		t.Fatalf("tracked job, short form: %v", err)
 	}
@@ -554,14 +469,14 @@ func TestBinding(t *testing.T) {
 	}
 	// A token from the builders binds a job nobody awaits yet.
 	withToken := event(webhook.InteractionCompleted, "v1_ChdOdXRoYXJHZnJvbVRoZUZha2VHZW1pbmk", t0)
-	withToken.UserMetadata = d.InteractionWebhookConfig(nil).UserMetadata
+	withToken.UserMetadata = d.InteractionWebhookConfig().UserMetadata
 	if err := d.bound(ctx, withToken); err != nil {
 		t.Fatalf("token from the builder: %v", err)
 	}
 	// Another receiver's token does not.
-	other := mustNew(t, WithWebhookURL("https://other.example/hook"))
+	other := mustNew(t)
 	defer other.Close()
-	withToken.UserMetadata = other.InteractionWebhookConfig(nil).UserMetadata
+	withToken.UserMetadata = other.InteractionWebhookConfig().UserMetadata
 	if err := d.bound(ctx, withToken); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("another receiver's token: %v", err)
 	}
@@ -572,19 +487,19 @@ func TestBinding(t *testing.T) {
 func TestFutureTimestampDoesNotPin(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	d := mustNew(t, WithClock(clk.Now), WithLogger(nil))
+	d := mustNew(t, withClock(clk.Now), WithLogger(nil))
 	defer d.Close()
 	pause := event(webhook.InteractionRequiresAction, "v1_int", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 	pause.WebhookID = "msg_1"
 	d.Deliver(ctx, pause)
-	if ev, err := d.Watch("v1_int").Result(); err != nil || ev.Type != webhook.InteractionRequiresAction {
+	if ev, err := d.Watch(context.Background(), "v1_int").Result(); err != nil || ev.Type != webhook.InteractionRequiresAction {
 		t.Fatalf("pause: %v, %v", ev, err)
 	}
 	clk.Advance(time.Minute)
 	done := event(webhook.InteractionCompleted, "v1_int", clk.Now())
 	done.WebhookID = "msg_2"
 	d.Deliver(ctx, done)
-	if ev, err := d.Watch("v1_int").Result(); err != nil || ev != done {
+	if ev, err := d.Watch(context.Background(), "v1_int").Result(); err != nil || ev != done {
 		t.Fatalf("the genuine later event did not supersede the future-stamped one: %v, %v", ev, err)
 	}
 }
@@ -592,15 +507,15 @@ func TestFutureTimestampDoesNotPin(t *testing.T) {
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	d := mustNew(t, WithClock(clk.Now), WithRetention(time.Hour, 3))
+	d := mustNew(t, withClock(clk.Now), withRetention(time.Hour, 3))
 	defer d.Close()
 	d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/old", t0))
 	clk.Advance(time.Hour + time.Second)
-	f := d.Watch("batches/old")
-	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+	f := d.Watch(context.Background(), "batches/old")
+	if _, err := peek(f); !errors.Is(err, errPending) {
 		t.Fatalf("expired event resolved a wait: %v", err)
 	}
-	f.Stop()
+	d.stop(f, context.Canceled)
 	for i := range 5 {
 		d.Deliver(ctx, event(webhook.BatchSucceeded, fmt.Sprintf("batches/b%d", i), t0))
 	}
@@ -608,12 +523,12 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("store holds %d entries, max 3", n)
 	}
 	for i, want := range []bool{false, false, true, true, true} {
-		f := d.Watch(fmt.Sprintf("batches/b%d", i))
-		_, err := f.Result()
+		f := d.Watch(context.Background(), fmt.Sprintf("batches/b%d", i))
+		_, err := peek(f)
 		if got := err == nil; got != want {
 			t.Errorf("b%d kept = %v, want %v", i, got, want)
 		}
-		f.Stop()
+		d.stop(f, context.Canceled)
 	}
 }
 
@@ -635,7 +550,7 @@ func TestEventError(t *testing.T) {
 		{videoErr, ErrJobFailed},
 	}
 	for _, tt := range tests {
-		err := EventError(tt.ev)
+		err := eventError(tt.ev)
 		if tt.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v", tt.ev.Type, err)
@@ -647,7 +562,7 @@ func TestEventError(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tt.ev.Type, err, tt.want)
 		}
 	}
-	err := EventError(failed)
+	err := eventError(failed)
 	if got := err.Error(); got != "dispatch: job batches/f failed: bad input (code 3)" {
 		t.Errorf("Error() = %q", got)
 	}
@@ -676,12 +591,8 @@ func TestWaitCtxBoundsStoreLoad(t *testing.T) {
 		_, err := d.Wait(ctx, "batches/slow")
 		errc <- err
 	}()
-	go func() {
-		_, err := d.WaitKey(ctx, "k-slow")
-		errc <- err
-	}()
 	cancel()
-	for range 2 {
+	for range 1 {
 		select {
 		case err := <-errc:
 			if !errors.Is(err, context.Canceled) {
@@ -746,46 +657,5 @@ func TestTerminalBeatsPauseWhateverTheClock(t *testing.T) {
 	d.Deliver(ctx, late)
 	if ev, err := d.Wait(ctx, "v1_x"); err != nil || ev != done {
 		t.Fatalf("Wait after a later-stamped pause = %v, %v; want the completion", ev, err)
-	}
-}
-
-// An event that carries a job's correlation key under a data.id of another
-// form, delivered before Track links the key to the job, still resolves a
-// wait on the job's id.
-func TestTrackAfterKeyedEvent(t *testing.T) {
-	ctx := context.Background()
-	d := mustNew(t, WithWebhookURL("https://me.example/hook"))
-	defer d.Close()
-	md := d.VideoWebhookConfig(nil).UserMetadata
-	f := d.Watch("models/veo/operations/op7")
-	ev := event(webhook.VideoGenerated, "projects/p/some-other-form", t0)
-	ev.UserMetadata = md
-	ev.Auth = verify.Result{Scheme: verify.SchemeEd25519}
-	if err := d.Deliver(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Result(); !errors.Is(err, ErrPending) {
-		t.Fatalf("resolved before Track: %v", err)
-	}
-	if err := d.Track(ctx, "models/veo/operations/op7", KeyOf(md)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := f.Result(); err != nil || got != ev {
-		t.Fatalf("after Track: %v, %v", got, err)
-	}
-	if got, err := d.Wait(ctx, "models/veo/operations/op7"); err != nil || got != ev {
-		t.Fatalf("a later Wait: %v, %v", got, err)
-	}
-}
-
-// WaitBatch refuses the id of another family rather than read it as a
-// batch's.
-func TestWaitBatchRefusesOtherFamilies(t *testing.T) {
-	d := mustNew(t)
-	defer d.Close()
-	for _, id := range []string{"models/veo/operations/op1", "operations/op1", "files/x", ""} {
-		if _, err := WaitBatch(context.Background(), d, nil, id); !errors.Is(err, ErrInvalidID) {
-			t.Errorf("WaitBatch(%q) = %v, want ErrInvalidID", id, err)
-		}
 	}
 }

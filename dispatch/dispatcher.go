@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -10,30 +11,40 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genai"
+
+	"github.com/genaihook/genaihook/internal/httpsurl"
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// Dispatcher matches webhook events to the waits for them. Deliver feeds it
-// events (it is a webhook.HandlerFunc); Wait and Watch wait for a job's
-// event; the optional Poller resolves waits whose event never comes.
+// Dispatcher matches webhook events to the waits for them. Its Handler
+// receives the events; Wait waits for a job's outcome. With a genai client
+// the job's state, read back through the API, is the truth: an event only
+// prompts that read, and the same reads, made on a backoff schedule, end
+// the waits whose event never comes.
 //
 // A Dispatcher is safe for concurrent use. New starts no goroutine; the
-// poll scheduler's timer and the polls it runs end with Close.
+// reads it schedules end with Close.
 type Dispatcher struct {
 	cfg   config
 	store Store
 	log   *slog.Logger
+	url   string
 
 	mu        sync.Mutex
 	closed    bool
 	waiters   map[string]*Future // by key, head of a list linked by next
 	pending   int
-	heap      pollHeap // heads of id keys awaiting their next poll
+	heap      pollHeap // heads of keys awaiting their next poll
 	stopTimer func() bool
 	armedAt   int64  // due time of the armed timer, unix ns
 	timerGen  uint64 // identifies the armed timer
+	notFound  map[string]notFoundRun
+	pollGen   uint32            // numbers the reads, see Future.gen
+	reading   map[string]uint32 // the read in flight of each key, by gen
+	owned     ownedJobs         // the binding's reads, with a lock of its own
 
-	unsubscribe func() // from a Broadcaster store
+	unsubscribe func() // from the store
 
 	pollCtx     context.Context
 	cancelPolls context.CancelFunc
@@ -44,16 +55,35 @@ type Dispatcher struct {
 	deliveries, ignored, resolved, resolvedByPoll, polls, pollErrors atomic.Uint64
 }
 
-// New returns a Dispatcher configured by opts. It starts no goroutine.
+// New returns a Dispatcher that reads jobs through client and asks Gemini,
+// through the webhook_config it builds (WebhookConfig,
+// InteractionWebhookConfig), to deliver their events to webhookURL, the
+// public address of this receiver's Handler, path included, e.g.
+// "https://example.com/gemini/webhook".
 //
-// New checks the configuration now, so that a mistake fails at start-up
-// rather than when the first job is created or the first poll is due: it
-// returns an error naming the fix if WithPoller was given a nil Poller or a
-// GenAIPoller of a nil client, if WithBinder was given a nil Binder, or if
-// the URL of WithWebhookURL is not an absolute https URL (http is allowed
-// only to a loopback host).
-func New(opts ...Option) (*Dispatcher, error) {
+// With a client, made by genai.NewClient, each event is confirmed by
+// reading the job back before it resolves a wait, and the same read is
+// made on a backoff schedule (see the package doc) for a wait whose event
+// does not come. With a nil client, events resolve waits as they arrive:
+// nothing but the signature and the binding (see Handler) then vouches for
+// them, and a lost event is never noticed.
+//
+// New checks everything now, so that a mistake fails at start-up: it
+// returns an error naming the fix when webhookURL is not an absolute https
+// URL (http is allowed only to a loopback host, for tests), when client
+// was not made by genai.NewClient, or when WithBinder or WithStore was
+// given nil. It starts no goroutine.
+func New(client *genai.Client, webhookURL string, opts ...Option) (*Dispatcher, error) {
 	cfg := defaultConfig()
+	if client != nil {
+		if client.Batches == nil || client.Operations == nil || client.Interactions == nil {
+			return nil, errors.New("dispatch: New: the *genai.Client was not made by genai.NewClient (its services are nil); pass the client genai.NewClient returned, or nil to resolve waits from events alone")
+		}
+		cfg.poller = &genaiPoller{client: client}
+	}
+	if err := httpsurl.Check(webhookURL); err != nil {
+		return nil, fmt.Errorf("dispatch: New: webhook URL: %w (give the public URL of this receiver's handler that Gemini can reach, e.g. https://example.com/gemini/webhook)", err)
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -67,57 +97,242 @@ func New(opts ...Option) (*Dispatcher, error) {
 		cfg:     cfg,
 		store:   cfg.store,
 		log:     cfg.logger,
+		url:     webhookURL,
 		waiters: make(map[string]*Future),
 		closing: make(chan struct{}),
 		sem:     make(chan struct{}, cfg.concurrency),
 	}
+	d.owned.sem = make(chan struct{}, maxOwnedReads)
 	if d.store == nil {
 		ms := newMemoryStore(cfg.now, cfg.ttl, cfg.maxStored)
 		ms.log = cfg.logger
 		d.store = ms
 	}
 	d.pollCtx, d.cancelPolls = context.WithCancel(context.Background())
-	if b, ok := d.store.(Broadcaster); ok {
-		d.unsubscribe = b.Subscribe(d.wakeRemote)
-	}
+	d.unsubscribe = d.store.Subscribe(d.wakeRemote)
 	return d, nil
 }
 
-// wakeRemote resolves the waits on key with an event another replica
-// delivered and saved.
+// wakeRemote handles an event another replica delivered and saved under
+// key, or, for an empty key, a store that may have missed some: every
+// pending wait then reads the store again.
 func (d *Dispatcher) wakeRemote(key string, ev *webhook.Event) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return
 	}
-	waiting := d.waiters[key] != nil
-	d.mu.Unlock()
-	if !waiting || (needsAction(ev) && !d.consume(context.Background(), []string{key}, ev)) {
-		return // nobody here waits, or a wait elsewhere got the pause first
+	if key != "" && ev != nil {
+		d.mu.Unlock()
+		d.offer(context.Background(), key, ev)
+		return
 	}
+	keys := make([]string, 0, len(d.waiters))
+	for k := range d.waiters {
+		keys = append(keys, k)
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.wg.Done()
+		for _, k := range keys {
+			if ev := d.load(d.pollCtx, k); ev != nil {
+				d.offer(d.pollCtx, k, ev)
+			}
+		}
+	}()
+}
+
+// offer hands the waits on key an event found in the store: with a
+// poller, as a hint that the job's state be read now; otherwise the event
+// resolves them (a requires_action only if this call uses it up).
+func (d *Dispatcher) offer(ctx context.Context, key string, ev *webhook.Event) {
 	d.mu.Lock()
+	if d.cfg.poller != nil {
+		d.hintLocked(key)
+		d.mu.Unlock()
+		return
+	}
+	if needsAction(ev) {
+		d.mu.Unlock()
+		if err := d.handPause(ctx, []string{key}, []string{key}, ev); err != nil {
+			d.log.Warn("dispatch: a pause found in the store could not be handed over; it stays for a later read", slog.String("id", truncateID(ev.Data.ID)), slog.Any("error", err))
+		}
+		return
+	}
 	h := d.takeLocked(key)
 	d.mu.Unlock()
 	d.finishList(h, ev)
 }
 
-// Deliver hands ev to every Wait and Future waiting for its job, matched by
-// data.id in full or short form within the family its type names, and by
-// the correlation key in its user_metadata when that key is authenticated
-// (see Binding), and keeps it (within the retention bounds) for waits that
-// start later. Its signature is a webhook.HandlerFunc:
+// holds reports whether key's stored event is ev or a copy of it.
+func (d *Dispatcher) holds(ctx context.Context, key string, ev *webhook.Event) bool {
+	got := d.load(ctx, key)
+	return got != nil && got.Type == ev.Type && got.WebhookID == ev.WebhookID && got.Timestamp.Equal(ev.Timestamp)
+}
+
+// handPause gives the requires_action ev to one wait on the first of
+// candidates that has any (see claim): two waits acting on one pause would
+// answer one function call twice. With no wait at all ev is left
+// unconsumed, for the first wait that comes. keys are all of ev's keys.
+func (d *Dispatcher) handPause(ctx context.Context, keys, candidates []string, ev *webhook.Event) error {
+	d.mu.Lock()
+	var f *Future
+	var key string
+	for _, k := range candidates {
+		if h := d.waiters[k]; h != nil {
+			f, key = h, k
+			break
+		}
+	}
+	d.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return d.claim(ctx, f, key, keys, ev)
+}
+
+// claim resolves the wait f on key with ev, an event found in the store or
+// a pause just read. f is taken out of its list first, so that nothing else
+// resolves it meanwhile; a pause is then consumed under keys, all of its
+// keys. If another wait got the pause first, f goes back to waiting with
+// the poll schedule it had, and the store is read again for what was saved
+// while f was out of its list: without a poller that resolves f, with one a
+// terminal event found has the job read now. It returns the store's error
+// when the pause could not be consumed; f then waits on.
+func (d *Dispatcher) claim(ctx context.Context, f *Future, key string, keys []string, ev *webhook.Event) error {
+	for ev != nil {
+		d.mu.Lock()
+		if f.flags&linked == 0 {
+			d.mu.Unlock()
+			return nil // resolved or stopped meanwhile
+		}
+		s := d.unlinkKeepLocked(f, key)
+		d.mu.Unlock()
+		used, err := true, error(nil)
+		if needsAction(ev) {
+			used, err = d.consume(ctx, keys, ev)
+		}
+		if used {
+			d.resolved.Add(1)
+			if ev.Polled {
+				d.resolvedByPoll.Add(1)
+			}
+			f.finish(ev, nil)
+			return nil
+		}
+		d.mu.Lock()
+		switch {
+		case d.closed:
+			d.mu.Unlock()
+			f.finishWith(closed)
+			return err
+		case f.flags&stopped != 0:
+			d.mu.Unlock()
+			f.finish(nil, stopErr(f.flags))
+			return err
+		}
+		d.relinkLocked(f, key, s)
+		d.mu.Unlock()
+		if err != nil {
+			return err // the pause stays stored, unconsumed, for a retry
+		}
+		if ev = d.load(ctx, key); ev == nil {
+			return nil
+		}
+		if d.cfg.poller != nil {
+			if !needsAction(ev) {
+				d.mu.Lock()
+				d.hintLocked(key)
+				d.mu.Unlock()
+			}
+			return nil // a pause stored is the one just lost, or the poll's to find
+		}
+		var buf [maxKeys + 1]string
+		keys = eventKeys(ev.Type, ev.Data.ID, buf[:0])
+		if !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	return nil
+}
+
+// sched is the poll schedule a head Future held when it left its list.
+type sched struct {
+	due   int64
+	tries uint8
+	flags uint8 // hinted, recheck, polling
+	ok    bool  // f was the list's only Future: the schedule left with it
+}
+
+// unlinkKeepLocked is unlinkLocked, returning the schedule f takes with it
+// when it was alone on key (when it was not, the next Future keeps it).
+func (d *Dispatcher) unlinkKeepLocked(f *Future, key string) sched {
+	var s sched
+	if d.waiters[key] == f && f.next == nil {
+		s = sched{due: f.due, tries: f.tries, flags: f.flags & (hinted | recheck | polling), ok: true}
+	}
+	d.unlinkLocked(f, key)
+	return s
+}
+
+// relinkLocked puts f back on key after claim took it out, resuming the
+// schedule s it left with when no other wait has taken the key meanwhile,
+// so that a pause waiting hours for a human is read no more often than the
+// backoff says.
+func (d *Dispatcher) relinkLocked(f *Future, key string, s sched) {
+	if !s.ok || d.waiters[key] != nil {
+		d.linkLocked(f, key)
+		return
+	}
+	d.waiters[key] = f
+	d.pending++
+	f.flags |= linked | s.flags&(hinted|recheck)
+	f.tries = s.tries
+	if d.joinReadLocked(f, key) {
+		return
+	}
+	f.due = s.due
+	if s.flags&polling != 0 { // its read ended meanwhile
+		f.due = d.nowNanos() + int64(d.scheduleOf(f.id).backoff(s.tries, d.cfg.jitter))
+	}
+	heap.Push(&d.heap, f)
+	d.rearmLocked()
+}
+
+// joinReadLocked makes f, a new head of key, wait for the read of key in
+// flight, if there is one, rather than schedule a read of its own: one
+// read per job at a time. The read reschedules f when it ends.
+func (d *Dispatcher) joinReadLocked(f *Future, key string) bool {
+	g, ok := d.reading[key]
+	if ok {
+		f.flags |= polling
+		f.gen = g
+	}
+	return ok
+}
+
+// Deliver hands ev to the waits for its job, matched by data.id in full or
+// short form within the family its type names, and keeps it (within the
+// store's bounds) for waits that start later. Handler calls it for every
+// delivery it accepts; call it yourself only to feed events that reached
+// you another way.
 //
-//	http.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding()))
+// With a genai client (see New) the event is a hint: the waits on its job
+// resolve once the job's state, read back through the API, confirms an
+// outcome (or a requires_action newer than the last one returned). The
+// read is made at once, by the poll scheduler, once per job however many
+// events arrive for it meanwhile; if it still shows the job running it is
+// repeated once after 2 s, since the API's reads may lag its events, and
+// then the wait goes on at its poll schedule. A completion thus costs one
+// GET. Without a client, ev resolves the waits itself.
 //
 // Events of a type webhook does not know are counted and otherwise ignored:
 // Gemini may add progress events, and a wait resolved by one would end
-// early; a new terminal type is still caught by the poller. A duplicate, or
-// an event older than what the job already reported, resolves nothing. An
-// event whose timestamp is more than five minutes ahead of the clock is
-// ordered by the clock instead: the waits then get a copy of ev whose
-// Timestamp is the clock's while Raw still holds the body as received.
-// Deliver does constant work and starts no goroutine.
+// early. A duplicate, or an event older than what the job already
+// reported, resolves nothing. An event whose timestamp is more than five
+// minutes ahead of the clock is ordered by the clock instead. Deliver does
+// constant work and starts no goroutine.
 //
 // It returns ErrClosed after Close, an error for a nil event, and the
 // store's error when the event could not be recorded, so that the handler
@@ -133,52 +348,71 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev *webhook.Event) error {
 		return ErrClosed
 	}
 	d.deliveries.Add(1)
-	if !ev.Type.Known() && !ev.Polled {
+	if !ev.Type.Known() {
 		d.ignored.Add(1)
-		d.log.DebugContext(ctx, "dispatch: ignoring event of unknown type", slog.String("type", string(ev.Type)), slog.String("id", ev.Data.ID))
+		d.log.DebugContext(ctx, "dispatch: ignoring event of unknown type", slog.String("type", string(ev.Type)), slog.String("id", truncateID(ev.Data.ID)))
 		return nil
 	}
-	return d.complete(ctx, d.clampTimestamp(ctx, ev))
-}
-
-// complete records ev under each of its keys and resolves the waits the
-// store accepted it for.
-func (d *Dispatcher) complete(ctx context.Context, ev *webhook.Event) error {
 	var buf [maxKeys]string
-	keys, err := d.keysOf(ctx, ev, buf[:0])
-	if err != nil {
-		return err
-	}
-	return d.record(ctx, keys, ev)
+	return d.record(ctx, eventKeys(ev.Type, ev.Data.ID, buf[:0]), d.clampTimestamp(ctx, ev), false)
 }
 
-// record saves ev under keys and resolves the waits on the keys the store
-// accepted it for. len(keys) must be at most maxKeys.
-func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Event) error {
+// record saves ev under keys and hands it to the waits on the keys the
+// store accepted it for: as a hint to read the job when there is a poller
+// and ev is a delivery, or else to resolve them. read says ev was read from
+// the API by the poller (a caller of Deliver cannot claim that by setting
+// ev.Polled). len(keys) must be at most maxKeys.
+func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Event, read bool) error {
+	stored := ev
+	if ev.Job != nil {
+		// The store keeps the event, not the job, which may be large (a
+		// batch's inlined responses); a later wait reads the job again.
+		c := *ev
+		c.Job = nil
+		stored = &c
+	}
 	var err error
 	var saved [maxKeys]bool
 	for i, k := range keys {
-		ok, serr := d.store.Save(ctx, k, ev)
+		ok, serr := d.store.Save(ctx, k, stored)
 		if serr != nil {
 			err = fmt.Errorf("dispatch: store: %w", serr)
 			break
 		}
 		saved[i] = ok
 	}
-	if needsAction(ev) {
-		// A pause goes to the waits pending now only if this call uses it
-		// up: a wait that started meanwhile may have found it stored and
-		// taken it first. With nobody waiting it stays stored, unused, for
-		// the first wait that comes.
-		d.mu.Lock()
-		waiting := false
-		for i, k := range keys {
-			waiting = waiting || saved[i] && d.waiters[k] != nil
-		}
-		d.mu.Unlock()
-		if !waiting || !d.consume(ctx, keys, ev) {
+	if d.cfg.poller != nil {
+		if !read {
+			d.mu.Lock()
+			for i, k := range keys {
+				if saved[i] || err != nil { // a store that failed decides nothing: read
+					d.hintLocked(k)
+				}
+			}
+			d.mu.Unlock()
 			return err
 		}
+		// The API's answer, whatever the store held: a hint stamped after
+		// the job's own update time must not hide it. Only the pause
+		// last consumed (see consume) decides whether a pause is new.
+		for i := range keys {
+			saved[i] = true
+		}
+	}
+	if needsAction(ev) {
+		var buf [maxKeys]string
+		candidates := buf[:0]
+		for i, k := range keys {
+			// A redelivery of the pause the store holds is offered again:
+			// the delivery before it may have failed to hand it over.
+			if saved[i] || err == nil && d.holds(ctx, k, ev) {
+				candidates = append(candidates, k)
+			}
+		}
+		if perr := d.handPause(ctx, keys, candidates, ev); err == nil {
+			err = perr
+		}
+		return err
 	}
 	var lists [maxKeys]*Future
 	d.mu.Lock()
@@ -194,42 +428,12 @@ func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Even
 	return err
 }
 
-// maxKeys bounds the keys of one event: two for its id (a video event
-// meets interaction waits too), its correlation key, and the id that key
-// was tracked with.
-const maxKeys = 4
+// storeTimeout bounds the store calls that consume a pause (see consume).
+const storeTimeout = 5 * time.Second
 
-// keysOf appends ev's keys to keys: its id's, its correlation key's, and
-// the id the correlation key was tracked with.
-func (d *Dispatcher) keysOf(ctx context.Context, ev *webhook.Event, keys []string) ([]string, error) {
-	keys = eventKeys(ev.Type, ev.Data.ID, keys)
-	if c := d.trustedKey(ctx, ev); c != "" {
-		ck := corrKey(c)
-		keys = append(keys, ck)
-		target, ok, err := d.store.Tracked(ctx, ck)
-		if err != nil {
-			return nil, fmt.Errorf("dispatch: store: %w", err)
-		}
-		if ok && target != "" && !slices.Contains(keys, target) {
-			keys = append(keys, target)
-		}
-	}
-	return keys, nil
-}
-
-// trustedKey returns ev's correlation key when its user_metadata can be
-// trusted to name it: the event was delivered by a static webhook (signed
-// with this receiver's own secret), built by the app or the poller, or
-// carries a token of this receiver's Binder for that key. A dynamic
-// delivery bound only by its data.id could otherwise plant entries under
-// keys of its choosing.
-func (d *Dispatcher) trustedKey(ctx context.Context, ev *webhook.Event) string {
-	c := KeyOf(ev.UserMetadata)
-	if c == "" || !ev.Auth.Scheme.Dynamic() || d.cfg.binder.Check(ctx, ev) == nil {
-		return c
-	}
-	return ""
-}
+// maxKeys bounds the keys of one event: a video event meets interaction
+// waits too.
+const maxKeys = 2
 
 // maxFutureSkew bounds how far past the clock an event's timestamp may be
 // trusted to order it against the job's other events: Gemini stamps an
@@ -251,25 +455,31 @@ func (d *Dispatcher) clampTimestamp(ctx context.Context, ev *webhook.Event) *web
 	return &c
 }
 
-// consume marks a requires_action event as used under all its keys, before
-// the waits it resolves see it, so that a wait started afterwards waits for
-// the next event. It reports whether this call used ev up, as decided under
-// keys[0], the same key for every caller with the same event, so that of
-// two callers at most one gets true; a store that fails counts as true (a
-// pause that cannot be marked is handed over rather than lost).
-func (d *Dispatcher) consume(ctx context.Context, keys []string, ev *webhook.Event) bool {
-	used := true
+// consume marks a requires_action event as used under all its keys,
+// before the wait it resolves sees it, so that a wait started afterwards
+// waits for the next event. It reports whether this call used ev up, as
+// decided under keys[0], the same key for every caller with the same event,
+// so that of two callers at most one gets true. A store that fails under
+// keys[0], or ctx ending first, makes it return false and the error: the
+// pause then stays for a retry (Gemini's, or the next read) rather than be
+// handed out twice. (A store that consumed it but failed to answer loses
+// it for this event; the job's next one still comes.)
+func (d *Dispatcher) consume(ctx context.Context, keys []string, ev *webhook.Event) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	var used bool
 	for i, k := range keys {
 		ok, err := d.store.Consume(ctx, k, ev)
-		if err != nil {
-			d.log.WarnContext(ctx, "dispatch: store: consume", slog.String("id", ev.Data.ID), slog.Any("error", err))
-			continue
-		}
-		if i == 0 {
+		switch {
+		case err != nil && i == 0:
+			return false, fmt.Errorf("dispatch: store: %w", err)
+		case err != nil:
+			d.log.WarnContext(ctx, "dispatch: store: consume", slog.String("id", truncateID(ev.Data.ID)), slog.Any("error", err))
+		case i == 0:
 			used = ok
 		}
 	}
-	return used
+	return used, nil
 }
 
 // takeLocked detaches every Future waiting on key.
@@ -281,7 +491,7 @@ func (d *Dispatcher) takeLocked(key string) *Future {
 	delete(d.waiters, key)
 	d.unscheduleLocked(h)
 	for f := h; f != nil; f = f.next {
-		f.linked = false
+		f.flags &^= linked
 		d.pending--
 	}
 	return h
@@ -295,34 +505,77 @@ func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 	if n == 0 {
 		return
 	}
-	// Counted before the waits see their event, so Stats read after a
+	// Counted before the waits see their event, so stats read after a
 	// Wait returns includes it.
 	d.resolved.Add(n)
 	if ev.Polled {
 		d.resolvedByPoll.Add(n)
 	}
+	finishAll(h, &result{ev: ev})
+}
+
+// finishAll resolves every Future of the detached list h with r.
+func finishAll(h *Future, r *result) {
 	for f := h; f != nil; {
 		next := f.next
 		f.next, f.prev = nil, nil
-		f.finish(ev, nil)
+		f.finishWith(r)
 		f = next
 	}
 }
 
-// Wait waits for the event of the job id, as genai returned it
+// Wait waits for the outcome of the job id, as genai returned it
 // (BatchJob.Name "batches/…", GenerateVideosOperation.Name
-// "models/…/operations/…", an Interaction's ID), and returns it. It returns
-// at once if the event arrived before the call; it returns the next one if
-// the job's last event was an interaction.requires_action already returned
-// to an earlier wait. With a Poller, an event found by polling resolves it
-// too (Event.Polled is then true).
+// "models/…/operations/…", an Interaction's ID), and returns its event.
+// An event that arrived before the call counts: with a genai client the job
+// is then read at once, without one Wait returns at once. After an
+// interaction.requires_action it returns the job's next event, not the
+// same pause again; a pause goes to one wait only.
 //
-// The returned event may report a failure: see EventError, or WaitBatch
-// and its siblings. Wait returns ctx's error when ctx ends first, releasing
-// everything the wait held; ErrClosed when the Dispatcher is closed;
-// ErrInvalidID for an empty id.
+// With a genai client (see New) the event is built from the job as the API
+// reported it (Event.Polled is true), and Event.Job holds that job in
+// genai's own type: *genai.BatchJob, *genai.GenerateVideosOperation or
+// *interactions.Interaction. Without one it is the delivered event, and
+// Event.Job is nil.
+//
+// The error is nil when the job succeeded (batch.succeeded,
+// video.generated with a video, interaction.completed) or asks for action
+// (interaction.requires_action: act, then Wait again). Otherwise Wait
+// returns the event and a *JobError (errors.Is ErrJobFailed,
+// ErrJobExpired or ErrJobCancelled) carrying Gemini's error_code and
+// error_message: for a failed, expired or cancelled job, a video
+// operation that is done with every video filtered by safety checks or
+// with no result at all, an interaction that ended incomplete or over its
+// budget. Without an event, it returns ErrJobNotFound when the API keeps
+// saying the job does not exist (see the package doc), ErrInvalidID for an
+// id of no form genai returns, ErrClosed when the Dispatcher is closed, or
+// ctx's error when ctx ends first, releasing everything the wait held. If
+// ctx ends while a pause is being handed to this wait, Wait returns the
+// pause once the store has recorded it (at once with the default store, at
+// most 5 s later with another).
 func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error) {
-	return d.wait(ctx, d.watch(ctx, id, false, d.slowStore()))
+	f := d.watch(ctx, id, d.slowStore(), false)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		d.stop(f, ctx.Err())
+		<-f.done // resolved meanwhile: its event is not lost
+	}
+	return f.Result()
+}
+
+// Watch is Wait for a select: it registers the wait and returns a Future
+// that resolves as Wait would. The Future releases what it holds in the
+// Dispatcher when ctx ends (Result then returns ctx's error, unless a
+// pause was being handed to it at that moment, as for Wait) or when it
+// resolves, whichever comes first; it holds no goroutine, so thousands of
+// them cost only memory (about 250 bytes each while pending, with a ctx
+// that cannot be canceled; context.AfterFunc adds its own for one that
+// can). Watch reads the store once before it returns, so that an outcome
+// already known resolves the Future at once; with a Store other than the
+// default one that read takes as long as the store does, ctx bounding it.
+func (d *Dispatcher) Watch(ctx context.Context, id string) *Future {
+	return d.watch(ctx, id, false, true)
 }
 
 // slowStore reports whether store calls may block for long (any Store but
@@ -334,59 +587,43 @@ func (d *Dispatcher) slowStore() bool {
 	return !mem
 }
 
-// WaitKey is Wait for the correlation key of a webhook_config made by the
-// builders (see KeyOf), for a job whose id the caller does not hold. Such a
-// wait resolves from events only: prefer Wait, after Track(ctx, id, key),
-// which matches the key too and can poll.
-func (d *Dispatcher) WaitKey(ctx context.Context, key string) (*webhook.Event, error) {
-	return d.wait(ctx, d.watchKey(ctx, key, d.slowStore()))
-}
-
-func (d *Dispatcher) wait(ctx context.Context, f *Future) (*webhook.Event, error) {
-	select {
-	case <-f.done:
-		return f.Result()
-	case <-ctx.Done():
-		if f.Stop() {
-			return nil, ctx.Err()
-		}
-		<-f.done // resolved meanwhile: its event is not lost
-		return f.Result()
+// stop ends f with err (ctx's, context.Canceled or DeadlineExceeded) and
+// releases it, and reports whether it did, unless it has resolved or is
+// being resolved: a wait that is taking a stored requires_action another
+// wait used up first then ends with err rather than wait again.
+func (d *Dispatcher) stop(f *Future, err error) bool {
+	flag := canceled
+	if errors.Is(err, context.DeadlineExceeded) {
+		flag = deadline
 	}
-}
-
-// Watch is the non-blocking form of Wait: it registers interest in the job
-// id and returns a Future that resolves as Wait would. It reads the store
-// once before it returns, so that an event already there resolves the
-// Future at once; with a Store other than the default one that read may
-// take as long as the store does. A Future holds no goroutine; select on
-// Done for thousands of them, or hand them to a loop. Call Stop on a
-// Future no longer wanted, to release it.
-func (d *Dispatcher) Watch(id string) *Future { return d.watch(context.Background(), id, false, false) }
-
-// WatchKey is the non-blocking form of WaitKey.
-func (d *Dispatcher) WatchKey(key string) *Future {
-	return d.watchKey(context.Background(), key, false)
-}
-
-func (d *Dispatcher) watchKey(ctx context.Context, key string, async bool) *Future {
-	if key == "" {
-		return d.watch(ctx, "", true, async)
+	d.mu.Lock()
+	if f.flags&linked == 0 {
+		f.flags |= flag
+		d.mu.Unlock()
+		return false
 	}
-	return d.watch(ctx, corrKey(key), true, async)
+	d.unlinkLocked(f, idKey(f.id))
+	d.mu.Unlock()
+	f.finish(nil, stopErr(flag))
+	return true
 }
 
 // watch registers a Future on id and resolves it from the store when its
 // event is already there: at once, or, with async, from a goroutine of its
-// own. ctx bounds that store lookup, so that a Wait whose ctx ends is not
+// own. With release, ctx's end stops the Future. ctx bounds that store
+// lookup, so that a Wait whose ctx ends is not
 // held by a slow store; once an event is found, consuming a
 // requires_action is not cut short, or a later wait could get the stale
 // pause.
-func (d *Dispatcher) watch(ctx context.Context, id string, corr, async bool) *Future {
-	f := &Future{d: d, id: id, done: make(chan struct{}), hidx: -1, corr: corr}
-	key := f.key()
+func (d *Dispatcher) watch(ctx context.Context, id string, async, release bool) *Future {
+	f := &Future{id: id, done: make(chan struct{}), hidx: -1}
+	key := idKey(id)
 	if key == "" {
-		f.finish(nil, ErrInvalidID)
+		f.finish(nil, fmt.Errorf("%w: %q (pass the id as genai returned it: BatchJob.Name, GenerateVideosOperation.Name, or an interaction's ID)", ErrInvalidID, truncateID(id)))
+		return f
+	}
+	if err := ctx.Err(); err != nil {
+		f.finish(nil, err)
 		return f
 	}
 	d.mu.Lock()
@@ -396,17 +633,40 @@ func (d *Dispatcher) watch(ctx context.Context, id string, corr, async bool) *Fu
 		return f
 	}
 	d.linkLocked(f, key)
+	if release && ctx.Done() != nil {
+		f.release = context.AfterFunc(ctx, func() { d.stop(f, ctx.Err()) })
+	}
+	if async {
+		d.wg.Add(1) // under mu, so that Close, once it holds mu, waits for it
+	}
 	d.mu.Unlock()
 
 	// Registered first, then looked up: a Deliver that saved before our
 	// registration is visible here, one that saves after it finds us.
 	lookup := func() {
+		if _, mem := d.store.(*memoryStore); !mem {
+			if err := d.store.Track(ctx, key); err != nil && ctx.Err() == nil {
+				d.log.Warn("dispatch: store: track", slog.String("id", truncateID(id)), slog.Any("error", err))
+			}
+		}
 		if ev := d.load(ctx, key); ev != nil {
-			d.resolveLoaded(ctx, f, key, ev)
+			if d.cfg.poller != nil {
+				d.mu.Lock()
+				d.hintLocked(key)
+				d.mu.Unlock()
+				return
+			}
+			var buf [maxKeys + 1]string
+			keys := eventKeys(ev.Type, ev.Data.ID, buf[:0])
+			if !slices.Contains(keys, key) {
+				keys = append(keys, key)
+			}
+			if err := d.claim(ctx, f, key, keys, ev); err != nil {
+				d.log.Warn("dispatch: a pause found in the store could not be handed over; the wait goes on", slog.String("id", truncateID(id)), slog.Any("error", err))
+			}
 		}
 	}
 	if async {
-		d.wg.Add(1) // Close waits for the store calls it makes
 		go func() {
 			defer d.wg.Done()
 			lookup()
@@ -420,14 +680,16 @@ func (d *Dispatcher) watch(ctx context.Context, id string, corr, async bool) *Fu
 // linkLocked registers f on key; the first Future on a key keeps its poll
 // schedule.
 func (d *Dispatcher) linkLocked(f *Future, key string) {
-	f.linked = true
+	f.flags |= linked
 	d.pending++
 	h := d.waiters[key]
 	if h == nil {
 		d.waiters[key] = f
-		if !f.corr { // polled, or without a poller logged once if nothing comes
-			d.scheduleLocked(f, d.nowNanos()+int64(d.cfg.quiet), 0)
+		if d.joinReadLocked(f, key) {
+			return
 		}
+		// Polled, or without a poller logged once if nothing comes.
+		d.scheduleLocked(f, d.nowNanos()+int64(d.firstWait(f.id)), 0)
 		return
 	}
 	// Second in line: the head keeps the poll schedule.
@@ -436,7 +698,7 @@ func (d *Dispatcher) linkLocked(f *Future, key string) {
 		h.next.prev = f
 	}
 	h.next = f
-	if !f.corr && len(f.id) > len(h.id) {
+	if len(f.id) > len(h.id) {
 		h.id = f.id // poll with the most qualified form seen
 	}
 }
@@ -449,55 +711,6 @@ func (d *Dispatcher) load(ctx context.Context, key string) *webhook.Event {
 		d.log.Warn("dispatch: store: load", slog.String("key", key), slog.Any("error", err))
 	}
 	return ev
-}
-
-func (d *Dispatcher) resolveLoaded(ctx context.Context, f *Future, key string, ev *webhook.Event) {
-	for ev != nil {
-		d.mu.Lock()
-		if !f.linked {
-			d.mu.Unlock()
-			return
-		}
-		d.unlinkLocked(f, key)
-		d.mu.Unlock()
-		if !needsAction(ev) || d.consumeLoaded(ctx, key, ev) {
-			d.resolved.Add(1)
-			if ev.Polled {
-				d.resolvedByPoll.Add(1)
-			}
-			f.finish(ev, nil)
-			return
-		}
-		// Another wait used this pause up first: f waits for the next
-		// event, unless it was stopped meanwhile. Registered again first,
-		// then looked up, as in watch.
-		d.mu.Lock()
-		switch {
-		case d.closed:
-			d.mu.Unlock()
-			f.finish(nil, ErrClosed)
-			return
-		case f.stopped:
-			d.mu.Unlock()
-			f.finish(nil, ErrStopped)
-			return
-		}
-		d.linkLocked(f, key)
-		d.mu.Unlock()
-		ev = d.load(ctx, key)
-	}
-}
-
-// consumeLoaded uses up a stored pause for the wait on key, under all the
-// pause's keys, and reports whether this wait got it.
-func (d *Dispatcher) consumeLoaded(ctx context.Context, key string, ev *webhook.Event) bool {
-	ctx = context.WithoutCancel(ctx) // once found, a pause is not half consumed
-	var buf [maxKeys + 1]string
-	keys, _ := d.keysOf(ctx, ev, buf[:0])
-	if !slices.Contains(keys, key) {
-		keys = append(keys, key)
-	}
-	return d.consume(ctx, keys, ev)
 }
 
 // unlinkLocked removes f from key's list in constant time, handing the
@@ -517,7 +730,8 @@ func (d *Dispatcher) unlinkLocked(f *Future, key string) {
 	default:
 		d.waiters[key] = n
 		n.prev = nil
-		n.due, n.tries = f.due, f.tries
+		n.due, n.tries, n.gen = f.due, f.tries, f.gen
+		n.flags |= f.flags &^ (linked | stopped)
 		if len(f.id) > len(n.id) {
 			n.id = f.id
 		}
@@ -528,7 +742,7 @@ func (d *Dispatcher) unlinkLocked(f *Future, key string) {
 		}
 	}
 	f.next, f.prev = nil, nil
-	f.linked = false
+	f.flags &^= linked | polling | hinted | recheck
 	d.pending--
 }
 
@@ -550,7 +764,7 @@ func (d *Dispatcher) Close() error {
 	lists := make([]*Future, 0, len(d.waiters))
 	for _, h := range d.waiters {
 		for f := h; f != nil; f = f.next {
-			f.linked = false
+			f.flags &^= linked
 			f.hidx = -1
 			d.pending--
 		}
@@ -566,42 +780,27 @@ func (d *Dispatcher) Close() error {
 		d.unsubscribe()
 	}
 	for _, h := range lists {
-		for f := h; f != nil; {
-			next := f.next
-			f.next, f.prev = nil, nil
-			f.finish(nil, ErrClosed)
-			f = next
-		}
+		finishAll(h, closed)
 	}
 	d.wg.Wait()
 	return nil
 }
 
-// Stats counts what a Dispatcher has done since New.
-type Stats struct {
-	// Deliveries counts the events passed to Deliver.
-	Deliveries uint64
-	// Ignored counts the deliveries of unknown types, which resolve nothing.
-	Ignored uint64
-	// Polls counts the calls to Poller.Poll; PollErrors those that failed.
-	Polls, PollErrors uint64
-	// Resolved counts the waits and Futures resolved with an event;
-	// ResolvedByPoll those whose event the poller found.
-	Resolved, ResolvedByPoll uint64
-	// Pending is the number of waits and Futures waiting now.
-	Pending int
+// stats counts what a Dispatcher has done since New, for tests.
+type stats struct {
+	deliveries, ignored, polls, pollErrors, resolved, resolvedByPoll uint64
+	pending                                                          int
 }
 
-// Stats returns the counters of d.
-func (d *Dispatcher) Stats() Stats {
+func (d *Dispatcher) stats() stats {
 	d.mu.Lock()
 	pending := d.pending
 	d.mu.Unlock()
-	return Stats{
-		Deliveries: d.deliveries.Load(), Ignored: d.ignored.Load(),
-		Polls: d.polls.Load(), PollErrors: d.pollErrors.Load(),
-		Resolved: d.resolved.Load(), ResolvedByPoll: d.resolvedByPoll.Load(),
-		Pending: pending,
+	return stats{
+		deliveries: d.deliveries.Load(), ignored: d.ignored.Load(),
+		polls: d.polls.Load(), pollErrors: d.pollErrors.Load(),
+		resolved: d.resolved.Load(), resolvedByPoll: d.resolvedByPoll.Load(),
+		pending: pending,
 	}
 }
 

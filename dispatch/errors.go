@@ -12,12 +12,11 @@ var (
 	// ErrClosed ends every wait that is pending when Close is called, and
 	// every Wait, Watch or Deliver made after it.
 	ErrClosed = errors.New("dispatch: dispatcher closed")
-	// ErrStopped is the result of a Future stopped before it resolved.
-	ErrStopped = errors.New("dispatch: wait stopped")
-	// ErrPending is what Future.Result returns before Done is closed.
-	ErrPending = errors.New("dispatch: result not ready")
-	// ErrInvalidID is returned for an empty job id or correlation key.
-	ErrInvalidID = errors.New("dispatch: empty job id")
+	// ErrInvalidID ends a wait on an id of no form genai returns
+	// ("batches/{id}", "models/{model}/operations/{op}" or "operations/{op}",
+	// a bare interaction id, none with an empty segment): it could only be
+	// matched by accident.
+	ErrInvalidID = errors.New("dispatch: not a job id as genai returns it")
 
 	// ErrJobFailed, ErrJobExpired and ErrJobCancelled classify a *JobError
 	// by the job's outcome.
@@ -25,32 +24,31 @@ var (
 	ErrJobExpired   = errors.New("dispatch: job expired")
 	ErrJobCancelled = errors.New("dispatch: job cancelled")
 	// ErrJobNotFound ends the waits on a job that the API says does not exist,
-	// or is not the caller's: at least three polls in a row, the first and the
+	// or is not the caller's: at least three reads in a row, the first and the
 	// last at least two minutes apart, failed with 404 Not Found or 403
 	// Permission Denied. One such answer is not enough: a job just created can
 	// be briefly unknown. The error Wait then returns wraps ErrJobNotFound and
-	// the last poll's error (a genai.APIError, for instance).
+	// the last read's error (a genai.APIError, for instance).
 	ErrJobNotFound = errors.New("dispatch: job not found")
 )
 
 // JobError reports a job that ended without succeeding: failed, expired or
-// cancelled. It carries Gemini's error_code and error_message when the event
-// (or the polled job) had them. errors.Is matches it against ErrJobFailed,
+// cancelled, or a video operation done without a video. It carries
+// Gemini's error_code and error_message when the event (or the job read
+// back) had them. errors.Is matches it against ErrJobFailed,
 // ErrJobExpired or ErrJobCancelled according to Outcome.
 type JobError struct {
 	// ID is the job id as the event or the poll named it.
 	ID string
 	// Type is the event type that reported the outcome.
 	Type webhook.EventType
-	// Outcome is OutcomeFailed, OutcomeExpired or OutcomeCancelled.
+	// Outcome is webhook.OutcomeFailed, webhook.OutcomeExpired or
+	// webhook.OutcomeCancelled.
 	Outcome webhook.Outcome
 	// Code is data.error_code, empty when Gemini sent none.
 	Code string
 	// Message is data.error_message, empty when Gemini sent none.
 	Message string
-	// Polled is true when the fallback poller, not a webhook, found the
-	// outcome.
-	Polled bool
 }
 
 // Error returns "dispatch: job <id> <outcome>", followed by Gemini's error
@@ -82,11 +80,11 @@ func (e *JobError) Is(target error) bool {
 	return false
 }
 
-// EventError returns the *JobError that ev reports, or nil when ev says the
+// eventError returns the *JobError that ev reports, or nil when ev says the
 // job succeeded or needs action. A video event carrying error_code or
 // error_message counts as failed: Gemini documents no failure event for
 // videos, and the poller reports a failed operation that way.
-func EventError(ev *webhook.Event) error {
+func eventError(ev *webhook.Event) error {
 	if ev == nil {
 		return nil
 	}
@@ -95,7 +93,7 @@ func EventError(ev *webhook.Event) error {
 	case webhook.OutcomeFailed, webhook.OutcomeExpired, webhook.OutcomeCancelled:
 		return &JobError{
 			ID: ev.Data.ID, Type: ev.Type, Outcome: o,
-			Code: string(ev.Data.ErrorCode), Message: ev.Data.ErrorMessage, Polled: ev.Polled,
+			Code: string(ev.Data.ErrorCode), Message: ev.Data.ErrorMessage,
 		}
 	}
 	return nil
@@ -109,4 +107,10 @@ func outcomeOf(ev *webhook.Event) webhook.Outcome {
 		return webhook.OutcomeFailed
 	}
 	return o
+}
+
+// needsAction reports whether ev asks for action (a requires_action):
+// a pause, which goes to one wait only.
+func needsAction(ev *webhook.Event) bool {
+	return ev.Type.Outcome() == webhook.OutcomeNeedsAction
 }

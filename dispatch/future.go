@@ -1,80 +1,84 @@
 package dispatch
 
 import (
-	"errors"
+	"context"
 
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// Future is a pending wait for one job's event, made by Watch or WatchKey.
-// It holds no goroutine: Done is closed when it resolves, with the event,
-// or with ErrClosed, or ErrStopped after Stop.
+// Future is a pending wait for one job, made by Watch: Wait that a select
+// can use. It holds no goroutine. Done is closed when it resolves; Result
+// then returns what Wait would have.
 type Future struct {
-	d    *Dispatcher
-	id   string  // job id as given, or corrPrefix+key
-	next *Future // next Future on the same key; guarded by d.mu
-	prev *Future // previous one, nil for the head; guarded by d.mu
-	done chan struct{}
-	ev   *webhook.Event
-	err  error
+	id      string  // job id as given
+	next    *Future // next Future on the same key; guarded by d.mu
+	prev    *Future // previous one, nil for the head; guarded by d.mu
+	done    chan struct{}
+	res     *result     // set once, before done is closed
+	release func() bool // stops the context.AfterFunc of Watch
 
 	// Poll schedule of the key, kept by the list's head; guarded by d.mu.
-	due   int64 // unix ns of the next poll
-	hidx  int32 // index in d.heap, -1 when not scheduled
-	tries uint16
-
-	linked  bool // in d.waiters; guarded by d.mu
-	stopped bool // Stop was called while f was out of d.waiters; guarded by d.mu
-	corr    bool // id is a correlation key
+	due   int64  // unix ns of the next poll
+	hidx  int32  // index in d.heap, -1 when not scheduled
+	gen   uint32 // of the read in flight, when polling
+	tries uint8  // polls so far, saturating
+	flags uint8  // guarded by d.mu
 }
+
+// Future flags.
+const (
+	linked   uint8 = 1 << iota // in d.waiters
+	canceled                   // its ctx was canceled while f was out of d.waiters
+	deadline                   // its ctx's deadline passed while f was out of d.waiters
+	polling                    // head whose key is being polled now
+	hinted                     // an event arrived for the key while it was being polled
+	recheck                    // the read after an event may be repeated once (see confirmLag)
+)
+
+// stopped is the two flags that record a stop.
+const stopped = canceled | deadline
 
 // Done returns a channel closed when the Future has resolved.
 func (f *Future) Done() <-chan struct{} { return f.done }
 
-// Result returns the event that resolved the Future, or the reason it
-// ended without one: ErrClosed, ErrStopped, ErrInvalidID. Before Done is
-// closed it returns ErrPending.
+// Result waits for the Future to resolve, then returns what Wait returns:
+// the job's event, with a *JobError when it did not succeed; or, without an
+// event, ErrJobNotFound, ErrClosed, ErrInvalidID, or the error of the
+// context given to Watch once it ended. Result after Done is closed returns
+// at once, and every call returns the same.
 func (f *Future) Result() (*webhook.Event, error) {
-	select {
-	case <-f.done:
-		return f.ev, f.err
-	default:
-		return nil, ErrPending
+	<-f.done
+	if f.res.err != nil {
+		return nil, f.res.err
 	}
+	return f.res.ev, eventError(f.res.ev)
 }
 
-// Stop abandons the Future and releases what it holds in the Dispatcher.
-// It reports whether it stopped the Future: false means it had already
-// resolved, or was being resolved, in which case Stop returns once Done is
-// closed; Result then has the outcome, which Stop does not change. A Future
-// that was taking a stored requires_action which another wait used up
-// first ends with ErrStopped, and Stop reports true.
-func (f *Future) Stop() bool {
-	d := f.d
-	d.mu.Lock()
-	if !f.linked {
-		// Resolved, or being resolved: a wait that lost a stored pause to
-		// another ends with ErrStopped rather than wait again.
-		f.stopped = true
-		d.mu.Unlock()
-		<-f.done
-		return errors.Is(f.err, ErrStopped)
-	}
-	d.unlinkLocked(f, f.key())
-	d.mu.Unlock()
-	f.finish(nil, ErrStopped)
-	return true
+// result is how a Future resolved: an event, or an error. The Futures
+// resolved together share one.
+type result struct {
+	ev  *webhook.Event
+	err error
 }
 
-func (f *Future) key() string {
-	if f.corr {
-		return f.id
+// closed is the result of the waits that Close ends.
+var closed = &result{err: ErrClosed}
+
+// stopErr is the error of a wait stopped with flags.
+func stopErr(flags uint8) error {
+	if flags&deadline != 0 {
+		return context.DeadlineExceeded
 	}
-	return idKey(f.id)
+	return context.Canceled
 }
 
 // finish is called once, by whoever unlinked f (or never linked it).
-func (f *Future) finish(ev *webhook.Event, err error) {
-	f.ev, f.err = ev, err
+func (f *Future) finish(ev *webhook.Event, err error) { f.finishWith(&result{ev, err}) }
+
+func (f *Future) finishWith(r *result) {
+	f.res = r
+	if f.release != nil {
+		f.release()
+	}
 	close(f.done)
 }

@@ -1,11 +1,16 @@
 package dispatch_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,268 +22,363 @@ import (
 	"github.com/genaihook/genaihook/dispatch"
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
-	"github.com/genaihook/genaihook/webhook/webhooktest"
+	"github.com/genaihook/genaihook/webhook/geminitest"
 )
 
-var noRetry = operations.WithRetries(retry.Config{Strategy: "none"})
+// The tests of this file and of e2e_*_test.go run the real genai client
+// against the fake Gemini of package geminitest, with the receiver wired
+// as the README wires it: verify.New, dispatch.New(client, url),
+// d.Handler(v). None sleeps: each waits for an outcome under a generous
+// deadline that only a failure reaches.
 
-// receiver starts a loopback receiver and returns the Dispatcher it
-// feeds, whose webhook_config builders point at it: dynamic (v1a)
-// verification with srv's keys, bound by d.Binding().
-func receiver(t *testing.T, srv *webhooktest.Server, opts ...dispatch.Option) *dispatch.Dispatcher {
+// testTimeout bounds each test's waits: far beyond what a passing run
+// takes, even under -race on a loaded machine.
+const testTimeout = 30 * time.Second
+
+// interactionsNoRetry turns off the Interactions client's own retries, so
+// that a failing call fails the test at once.
+var interactionsNoRetry = operations.WithRetries(retry.Config{Strategy: "none"})
+
+// apiLog is the transport of the genai client in these tests: it counts
+// the reads (GETs) the client makes, by resource, and can rewrite the
+// fake's answer to a read, to make it answer what it cannot (a video
+// filtered by safety checks).
+type apiLog struct {
+	base http.RoundTripper
+
+	mu      sync.Mutex
+	gets    map[string]int                  // by URL path
+	rewrite map[string]func(map[string]any) // by URL path
+}
+
+func (a *apiLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	var edit func(map[string]any)
+	if req.Method == http.MethodGet {
+		a.mu.Lock()
+		a.gets[req.URL.Path]++
+		edit = a.rewrite[req.URL.Path]
+		a.mu.Unlock()
+	}
+	res, err := a.base.RoundTrip(req)
+	if err != nil || edit == nil || res.StatusCode != http.StatusOK {
+		return res, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, err
+	}
+	edit(v)
+	if body, err = json.Marshal(v); err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return res, nil
+}
+
+// reads returns how many times the client has read the resource name, as
+// the API path names it: "batches/abc", "models/m/operations/op",
+// "interactions/v1_abc".
+func (a *apiLog) reads(name string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gets["/v1beta/"+name]
+}
+
+// answer makes every later successful read of the resource name return
+// the fake's answer as edit changes it.
+func (a *apiLog) answer(name string, edit func(map[string]any)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rewrite["/v1beta/"+name] = edit
+}
+
+// fakeGemini is one Gemini project: the fake API, and a genai client of it
+// whose reads are logged.
+type fakeGemini struct {
+	*geminitest.Server
+	client *genai.Client
+	api    *apiLog
+}
+
+// newFakeGemini starts a fake Gemini, configured by configure (before
+// Start) when it is not nil. By default a delivery that fails for good
+// fails the test (Logf is t.Errorf); a test that expects refusals sets
+// Logf to t.Logf. The server is closed when the test ends.
+func newFakeGemini(t *testing.T, configure func(*geminitest.Server)) *fakeGemini {
 	t.Helper()
-	v, err := verify.New(verify.Config{JWKSURL: srv.JWKSURL()})
+	srv := geminitest.NewUnstartedServer()
+	srv.Logf = t.Errorf
+	if configure != nil {
+		configure(srv)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	api := &apiLog{base: tr, gets: make(map[string]int), rewrite: make(map[string]func(map[string]any))}
+	client, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		Backend:     genai.BackendGeminiAPI,
+		APIKey:      "test",
+		HTTPOptions: genai.HTTPOptions{BaseURL: srv.URL},
+		HTTPClient:  &http.Client{Transport: api},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &fakeGemini{Server: srv, client: client, api: api}
+}
+
+// idle waits until every delivery of g has settled, and returns those
+// made for the job id.
+func (g *fakeGemini) idle(t *testing.T, id string) []geminitest.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := g.WaitIdle(ctx); err != nil {
+		t.Fatalf("WaitIdle: %v", err)
+	}
+	var ds []geminitest.Delivery
+	for _, d := range g.Deliveries() {
+		if d.JobID == id {
+			ds = append(ds, d)
+		}
+	}
+	return ds
+}
+
+// finish ends the job id on g with o.
+func (g *fakeGemini) finish(t *testing.T, id string, o geminitest.Outcome) {
+	t.Helper()
+	if err := g.Finish(id, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newReceiver starts the receiver exactly as the README wires it, with
+// Google's key endpoint replaced by jwksURL:
+//
+//	v, err := verify.New(verify.Config{JWKSURL: ...})
+//	d, err := dispatch.New(client, url)
+//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//
+// client may be nil. The Dispatcher logs nothing unless opts say so, and
+// is closed when the test ends.
+func newReceiver(t *testing.T, jwksURL string, client *genai.Client, opts ...dispatch.Option) (*dispatch.Dispatcher, string) {
+	t.Helper()
 	mux := http.NewServeMux()
 	rs := httptest.NewServer(mux)
 	t.Cleanup(rs.Close)
-	d, err := dispatch.New(append(opts, dispatch.WithWebhookURL(rs.URL+"/gemini/webhook"))...)
+	url := rs.URL + "/gemini/webhook"
+	v, err := verify.New(verify.Config{JWKSURL: jwksURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(client, url, append([]dispatch.Option{dispatch.WithLogger(nil)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	mux.Handle("POST /gemini/webhook", webhook.NewHandler(v, d.Deliver, d.Binding(), webhook.WithLogger(nil)))
-	return d
+	mux.Handle("POST /gemini/webhook", d.Handler(v, webhook.WithLogger(nil)))
+	return d, url
 }
 
-func startBatch(ctx context.Context, c *genai.Client, cfg *genai.WebhookConfig) (*genai.BatchJob, error) {
+// unreachableURL returns a loopback webhook URL on which nothing listens:
+// deliveries to it are lost.
+func unreachableURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/gemini/webhook"
+}
+
+func createBatch(ctx context.Context, c *genai.Client, cfg *genai.WebhookConfig) (*genai.BatchJob, error) {
 	return c.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{InlinedRequests: []*genai.InlinedRequest{{
 		Contents: []*genai.Content{genai.NewContentFromText("hello", genai.RoleUser)},
 	}}}, &genai.CreateBatchJobConfig{WebhookConfig: cfg})
 }
 
-func TestTypedWaitsAgainstFakeGemini(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	srv := webhooktest.NewUnstartedServer()
-	srv.BatchUserMetadataBug = true
-	srv.Start()
-	defer srv.Close()
-	client := srv.Client(ctx)
-	// Gemini sends no event for a failed video: the poller finds it.
-	d := receiver(t, srv, dispatch.WithLogger(nil),
-		dispatch.WithPoller(dispatch.GenAIPoller(client)),
-		dispatch.WithPollSchedule(300*time.Millisecond, 100*time.Millisecond, time.Second))
+func createVideo(ctx context.Context, c *genai.Client, cfg *genai.WebhookConfig) (*genai.GenerateVideosOperation, error) {
+	return c.Models.GenerateVideosFromSource(ctx, "veo-3.0-generate-001", &genai.GenerateVideosSource{Prompt: "a cat"},
+		&genai.GenerateVideosConfig{WebhookConfig: cfg})
+}
 
-	// Batch: user_metadata is refused by the API (the live bug), so the
-	// config carries none; matching is by job id, binding by Track.
-	withMetadata := d.BatchWebhookConfig()
-	withMetadata.UserMetadata = map[string]any{"app": "test"}
-	if _, err := startBatch(ctx, client, withMetadata); err == nil {
+// createResearch starts a background Deep Research interaction.
+func createResearch(ctx context.Context, c *genai.Client, wc *interactions.WebhookConfig) (string, error) {
+	in := interactions.NewInteractionsInput("research this")
+	res, err := c.Interactions.Create(ctx, operations.CreateInteractionRequest{
+		Body: operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{
+			Agent: interactions.AgentOptionDeepResearchPreview042026, Input: &in, Background: genai.Ptr(true),
+			WebhookConfig: wc,
+		}),
+	}, interactionsNoRetry)
+	if err != nil {
+		return "", err
+	}
+	return *res.Interaction.ID, nil
+}
+
+// TestWaitsAgainstFakeGemini follows one job of each family through the
+// genai client, the fake, the handler and Wait, and checks the typed job
+// each wait returns with its event.
+func TestWaitsAgainstFakeGemini(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	g := newFakeGemini(t, func(s *geminitest.Server) { s.BatchUserMetadataBug = true })
+	// Gemini sends no event for a failed video: the poller finds it.
+	d, _ := newReceiver(t, g.JWKSURL(), g.client, dispatch.WithPollSchedule(300*time.Millisecond, 100*time.Millisecond, time.Second))
+
+	// Batch: the API refuses user_metadata (the live bug), so the config
+	// carries none; the job is matched by its id and bound by reading it.
+	cfg := d.WebhookConfig()
+	if cfg.UserMetadata != nil {
+		t.Errorf("WebhookConfig().UserMetadata = %v, want none", cfg.UserMetadata)
+	}
+	cfg.UserMetadata = map[string]any{"app": "test"}
+	if _, err := createBatch(ctx, g.client, cfg); err == nil {
 		t.Fatal("batch with user_metadata accepted although BatchUserMetadataBug is on")
 	}
-	job, err := startBatch(ctx, client, d.BatchWebhookConfig())
+	job, err := createBatch(ctx, g.client, d.WebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Track(ctx, job.Name, ""); err != nil {
-		t.Fatal(err)
+	g.finish(t, job.Name, geminitest.Succeed) // before anyone waits
+	for _, del := range g.idle(t, job.Name) {
+		if del.Err != nil {
+			t.Fatalf("delivery of our batch, nobody waiting: %v", del.Err)
+		}
 	}
-	if err := srv.Finish(job.Name, webhooktest.Succeed); err != nil { // before anyone waits
-		t.Fatal(err)
+	if n := g.api.reads(job.Name); n != 1 {
+		t.Errorf("binding the delivery of a batch nobody awaits read it %d times, want 1", n)
 	}
-	got, err := dispatch.WaitBatch(ctx, d, client, job.Name)
-	if err != nil || got.State != genai.JobStateSucceeded {
-		t.Fatalf("WaitBatch = %+v, %v", got, err)
+	ev, err := d.Wait(ctx, job.Name)
+	if err != nil || ev.Type != webhook.BatchSucceeded || !ev.Polled {
+		t.Fatalf("Wait(batch) = %+v, %v", ev, err)
 	}
-	// A short id names the same batch, for the wait as for the read.
-	short := strings.TrimPrefix(job.Name, "batches/")
-	if got, err := dispatch.WaitBatch(ctx, d, client, short); err != nil || got.Name != job.Name {
-		t.Fatalf("WaitBatch(%q) = %+v, %v", short, got, err)
+	if got, ok := ev.Job.(*genai.BatchJob); !ok || got.State != genai.JobStateSucceeded || got.Name != job.Name {
+		t.Fatalf("Wait(batch).Job = %#v", ev.Job)
 	}
 
-	// Video: token-bound metadata; a failure, found by polling, carries
+	// Video: a failure, found by polling (no event exists for it), carries
 	// Gemini's error.
-	vcfg := d.VideoWebhookConfig(map[string]any{"app": "test"})
-	op, err := client.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil, &genai.GenerateVideosConfig{WebhookConfig: vcfg})
+	op, err := createVideo(ctx, g.client, d.WebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Finish(op.Name, webhooktest.Fail(3, "prompt blocked"))
-	gotOp, err := dispatch.WaitVideo(ctx, d, client, op)
+	f := d.Watch(ctx, op.Name)
+	g.finish(t, op.Name, geminitest.Fail(3, "prompt blocked"))
+	ev, err = f.Result()
 	var je *dispatch.JobError
-	if !errors.Is(err, dispatch.ErrJobFailed) || !errors.As(err, &je) || je.Message != "prompt blocked" || je.Code != "3" || !je.Polled {
-		t.Fatalf("WaitVideo error = %v", err)
+	if !errors.Is(err, dispatch.ErrJobFailed) || !errors.As(err, &je) || je.Message != "prompt blocked" || je.Code != "3" || je.ID != op.Name {
+		t.Fatalf("Wait(video) error = %#v", err)
 	}
-	if gotOp == nil || !gotOp.Done {
-		t.Fatalf("WaitVideo op = %+v", gotOp)
+	if gotOp, ok := ev.Job.(*genai.GenerateVideosOperation); !ok || !gotOp.Done || gotOp.Error == nil {
+		t.Fatalf("Wait(video).Job = %#v", ev.Job)
+	}
+	if ds := g.idle(t, op.Name); len(ds) != 0 {
+		t.Errorf("the fake sent %d events for a failed video, want none", len(ds))
 	}
 
 	// Interaction: requires_action, then completed; the second wait gets
 	// the second event.
-	in := interactions.NewInteractionsInput("research this")
-	res, err := client.Interactions.Create(ctx, operations.CreateInteractionRequest{
-		Body: operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{
-			Agent: interactions.AgentOptionDeepResearchPreview042026, Input: &in, Background: genai.Ptr(true),
-			WebhookConfig: d.InteractionWebhookConfig(nil),
-		}),
-	}, noRetry)
+	id, err := createResearch(ctx, g.client, d.InteractionWebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := *res.Interaction.ID
-	go srv.Finish(id, webhooktest.RequireAction)
-	it, err := dispatch.WaitInteraction(ctx, d, client, id, noRetry)
-	if err != nil || it.Status != interactions.InteractionStatusRequiresAction {
-		t.Fatalf("first WaitInteraction = %v, %v", it.Status, err)
+	f = d.Watch(ctx, id)
+	g.finish(t, id, geminitest.RequireAction)
+	ev, err = f.Result()
+	if it, ok := ev.Job.(*interactions.Interaction); err != nil || !ok || it.Status != interactions.InteractionStatusRequiresAction {
+		t.Fatalf("first Wait(interaction) = %+v, %v", ev, err)
 	}
-	go srv.Finish(id, webhooktest.Succeed)
-	it, err = dispatch.WaitInteraction(ctx, d, client, id, noRetry)
-	if err != nil || it.Status != interactions.InteractionStatusCompleted {
-		t.Fatalf("second WaitInteraction = %v, %v", it.Status, err)
+	f = d.Watch(ctx, id)
+	g.finish(t, id, geminitest.Succeed)
+	ev, err = f.Result()
+	if it, ok := ev.Job.(*interactions.Interaction); err != nil || !ok || it.Status != interactions.InteractionStatusCompleted || ev.Type != webhook.InteractionCompleted {
+		t.Fatalf("second Wait(interaction) = %+v, %v", ev, err)
 	}
 
-	// A batch this receiver did not create (someone else's delivery,
-	// replayed here) is refused.
-	foreign, err := startBatch(ctx, client, d.BatchWebhookConfig())
+	// Another project's batch, pointed at this receiver (as a replay of
+	// its delivery would be): the API does not know it here, so its
+	// delivery is refused, after one read.
+	other := newFakeGemini(t, func(s *geminitest.Server) {
+		s.Keys = g.Keys // Google signs every project's deliveries with the same keys
+		s.Retry = []time.Duration{}
+		s.Logf = t.Logf
+	})
+	foreign, err := createBatch(ctx, other.client, d.WebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Finish(foreign.Name, webhooktest.Succeed)
-	if err := srv.WaitIdle(ctx); err != nil {
-		t.Fatal(err)
+	other.finish(t, foreign.Name, geminitest.Succeed)
+	ds := other.idle(t, foreign.Name)
+	if len(ds) != 1 || ds[0].Err == nil || len(ds[0].Attempts) != 1 || ds[0].Attempts[0].Status != http.StatusForbidden {
+		t.Errorf("foreign batch delivery: %+v", ds)
 	}
-	for _, del := range srv.Deliveries() {
-		if del.JobID != foreign.Name {
-			continue
-		}
-		if del.Err == nil || del.Delivery == nil || del.Delivery.Attempts[0].Status != http.StatusForbidden {
-			t.Errorf("foreign batch delivery: %+v", del)
-		}
+	if n := g.api.reads(foreign.Name); n != 1 {
+		t.Errorf("binding the foreign delivery read the job %d times, want 1", n)
 	}
-	if s := d.Stats(); s.ResolvedByPoll != 1 || s.Pending != 0 {
-		t.Errorf("Stats = %+v", s)
+
+	// An id of no form genai returns is refused, not polled.
+	if _, err := d.Wait(ctx, "files/x"); !errors.Is(err, dispatch.ErrInvalidID) {
+		t.Errorf("Wait(files/x) = %v, want ErrInvalidID", err)
+	}
+	g.idle(t, "")
+	if f := g.Failed(); len(f) != 0 {
+		t.Errorf("failed deliveries: %+v", f)
 	}
 }
 
-func TestGenAIPoller(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	srv := webhooktest.NewServer()
-	defer srv.Close()
-	client := srv.Client(ctx)
-	p := dispatch.GenAIPoller(client)
-
-	newBatch := func() string {
-		job, err := startBatch(ctx, client, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return job.Name
+// lostDeliveries returns a fake Gemini and a Dispatcher reading through its
+// client whose webhook URL is one nothing listens on, so that every
+// delivery is lost and only the reads, on a short schedule, resolve waits.
+func lostDeliveries(t *testing.T) (*fakeGemini, *dispatch.Dispatcher) {
+	t.Helper()
+	g := newFakeGemini(t, func(s *geminitest.Server) {
+		s.Retry = []time.Duration{}
+		s.Logf = t.Logf // the lost delivery is the point
+	})
+	d, err := dispatch.New(g.client, unreachableURL(t), dispatch.WithLogger(nil),
+		dispatch.WithPollSchedule(20*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
 	}
-	newVideo := func() string {
-		op, err := client.Models.GenerateVideos(ctx, "veo-3.0-generate-001", "a cat", nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return op.Name
-	}
-	newInteraction := func() string {
-		in := interactions.NewInteractionsInput("q")
-		res, err := client.Interactions.Create(ctx, operations.CreateInteractionRequest{
-			Body: operations.NewCreateInteractionRequestBody(interactions.CreateAgentInteraction{
-				Agent: interactions.AgentOptionDeepResearchPreview042026, Input: &in, Background: genai.Ptr(true),
-			}),
-		}, noRetry)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return *res.Interaction.ID
-	}
-	tests := []struct {
-		name    string
-		newJob  func() string
-		outcome *webhooktest.Outcome // nil: still running
-		want    webhook.EventType
-		wantErr error
-	}{
-		{"batch running", newBatch, nil, "", nil},
-		{"batch succeeded", newBatch, &webhooktest.Succeed, webhook.BatchSucceeded, nil},
-		{"batch failed", newBatch, ptr(webhooktest.Fail(13, "internal")), webhook.BatchFailed, dispatch.ErrJobFailed},
-		{"batch expired", newBatch, &webhooktest.Expire, webhook.BatchExpired, dispatch.ErrJobExpired},
-		{"batch cancelled", newBatch, &webhooktest.Cancel, webhook.BatchCancelled, dispatch.ErrJobCancelled},
-		{"video running", newVideo, nil, "", nil},
-		{"video generated", newVideo, &webhooktest.Succeed, webhook.VideoGenerated, nil},
-		{"video failed", newVideo, ptr(webhooktest.Fail(3, "blocked")), webhook.VideoGenerated, dispatch.ErrJobFailed},
-		{"interaction running", newInteraction, nil, "", nil},
-		{"interaction completed", newInteraction, &webhooktest.Succeed, webhook.InteractionCompleted, nil},
-		{"interaction requires action", newInteraction, &webhooktest.RequireAction, webhook.InteractionRequiresAction, nil},
-		{"interaction failed", newInteraction, ptr(webhooktest.Fail(13, "agent crashed")), webhook.InteractionFailed, dispatch.ErrJobFailed},
-		{"interaction cancelled", newInteraction, &webhooktest.Cancel, webhook.InteractionCancelled, dispatch.ErrJobCancelled},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			id := tt.newJob()
-			if tt.outcome != nil {
-				if err := srv.Finish(id, *tt.outcome); err != nil {
-					t.Fatal(err)
-				}
-			}
-			ev, err := p.Poll(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.want == "" {
-				if ev != nil {
-					t.Fatalf("running job polled as %+v", ev)
-				}
-				return
-			}
-			if ev == nil || ev.Type != tt.want || !ev.Polled || ev.Data.ID != id || len(ev.Raw) == 0 {
-				t.Fatalf("Poll = %+v", ev)
-			}
-			if err := dispatch.EventError(ev); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-				t.Fatalf("EventError = %v, want %v", err, tt.wantErr)
-			}
-		})
-	}
-	if _, err := p.Poll(ctx, "batches/nope"); err == nil {
-		t.Error("Poll of a missing batch succeeded")
-	}
-	if _, err := p.Poll(ctx, "files/x"); err == nil {
-		t.Error("Poll of an id of no known family succeeded")
-	}
+	t.Cleanup(func() { d.Close() })
+	return g, d
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// A batch whose webhook never arrives (here: its config points nowhere)
-// and that is cancelled, for which no event may come at all, resolves
-// through GenAIPoller.
-func TestLostWebhookThroughGenAIPoller(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// A batch whose webhook never arrives (here: its config points where
+// nothing listens) and that is cancelled, for which no event may come at
+// all, resolves by reading the job.
+func TestLostBatchEventFoundByReading(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	srv := webhooktest.NewUnstartedServer()
-	srv.Retry = []time.Duration{}
-	srv.Start()
-	defer srv.Close()
-	client := srv.Client(ctx)
-	d, err := dispatch.New(dispatch.WithPoller(dispatch.GenAIPoller(client)),
-		dispatch.WithPollSchedule(20*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond),
-		dispatch.WithWebhookURL("http://127.0.0.1:1/unreachable"),
-		dispatch.WithLogger(nil))
+	g, d := lostDeliveries(t)
+	job, err := createBatch(ctx, g.client, d.WebhookConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	job, err := startBatch(ctx, client, d.BatchWebhookConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Finish(job.Name, webhooktest.Cancel); err != nil {
-		t.Fatal(err)
-	}
-	got, err := dispatch.WaitBatch(ctx, d, client, job.Name)
-	if !errors.Is(err, dispatch.ErrJobCancelled) || got.State != genai.JobStateCancelled {
-		t.Fatalf("WaitBatch = %v, %v", got, err)
-	}
+	f := d.Watch(ctx, job.Name)
+	g.finish(t, job.Name, geminitest.Cancel)
+	ev, err := f.Result()
 	var je *dispatch.JobError
-	if !errors.As(err, &je) || !je.Polled {
-		t.Fatalf("error = %#v, want a polled JobError", err)
+	if !errors.Is(err, dispatch.ErrJobCancelled) || !errors.As(err, &je) || je.Type != webhook.BatchCancelled {
+		t.Fatalf("Wait = %v, %#v; want a JobError of batch.cancelled", ev, err)
 	}
-	if s := d.Stats(); s.Polls == 0 || s.ResolvedByPoll != 1 {
-		t.Errorf("Stats = %+v", s)
+	if got, ok := ev.Job.(*genai.BatchJob); !ok || got.State != genai.JobStateCancelled || !ev.Polled {
+		t.Fatalf("Wait = %+v", ev)
+	}
+	if ds := g.idle(t, job.Name); len(ds) != 1 || ds[0].Err == nil {
+		t.Errorf("deliveries = %+v, want one that failed", ds)
 	}
 }

@@ -7,42 +7,56 @@ import (
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// How a wait and an event meet. A key is the job's family and the last path
-// segment of its id: every id form the genai SDK uses ("batches/{id}",
-// "models/{model}/operations/{op}", a bare interaction id) ends in the
-// server-assigned opaque id, and the prefix only names the collection. The
-// form of data.id on the wire is not documented, so an event matches
-// whichever of the full or short form it carries; its type names the family,
-// so an interaction's event never resolves a batch's wait with the same
-// opaque id.
+// How a wait and an event meet. Every id form the genai SDK uses
+// ("batches/{id}", "models/{model}/operations/{op}", a bare interaction id)
+// ends in the server-assigned opaque id; the prefix only names the
+// collection. A key is that opaque id qualified by its family: "batches/"
+// + id for a batch, "operations/" + op for a video generation, the bare id
+// for an interaction. Interaction ids hold no slash, so the three kinds
+// cannot meet, and each key is a suffix of the full id form, so matching
+// an id in that form allocates nothing.
+//
+// The form of data.id on the wire is not documented, so an event matches
+// whichever of the full or short form it carries; its type names the
+// family, so an interaction's event never resolves a batch's wait with the
+// same opaque id.
 //
 // Waits take the id exactly as genai returned it, which names the family:
 // "batches/…" is a batch, "models/…/operations/…" (or "operations/…") a
 // video generation, a bare id an interaction. Any other form, or one with
-// an empty segment, is refused (ErrInvalidID): it could only be matched by
-// accident.
+// an empty or dot segment, is refused (ErrInvalidID): it could only be
+// matched by accident, or read another resource.
 
-// Key prefixes, one per family. A correlation key starts with corrPrefix
-// instead, so the kinds cannot meet.
 const (
-	batchPrefix       = "b/"
-	videoPrefix       = "v/"
-	interactionPrefix = "i/"
-	corrPrefix        = "\x00key:"
+	batchCollection     = "batches/"
+	operationCollection = "operations/"
 )
 
 // idKey returns the key a wait on id is matched by, or "" when id is not of
 // a form genai returns.
 func idKey(id string) string {
-	switch fam, seg := splitID(id); fam {
+	fam, seg := splitID(id)
+	return familyKey(fam, id, seg)
+}
+
+// familyKey returns the key of the job of family fam whose id is id and
+// opaque id seg: a suffix of id when id has the full form, or else built.
+func familyKey(fam webhook.Family, id, seg string) string {
+	var prefix string
+	switch fam {
 	case webhook.FamilyBatch:
-		return batchPrefix + seg
+		prefix = batchCollection
 	case webhook.FamilyVideo:
-		return videoPrefix + seg
+		prefix = operationCollection
 	case webhook.FamilyInteraction:
-		return interactionPrefix + seg
+		return seg
+	default:
+		return ""
 	}
-	return ""
+	if n := len(prefix) + len(seg); len(id) >= n && strings.HasSuffix(id, seg) && id[len(id)-n:len(id)-len(seg)] == prefix {
+		return id[len(id)-n:]
+	}
+	return prefix + seg
 }
 
 // splitID returns the family and opaque id of a job id as genai returns it,
@@ -52,8 +66,8 @@ func splitID(id string) (webhook.Family, string) {
 		return webhook.FamilyUnknown, ""
 	}
 	parts := strings.Split(id, "/")
-	if slices.Contains(parts, "") {
-		return webhook.FamilyUnknown, ""
+	if slices.ContainsFunc(parts, func(p string) bool { return p == "" || p == "." || p == ".." }) {
+		return webhook.FamilyUnknown, "" // a dot segment would name another resource in the read's path
 	}
 	switch {
 	case len(parts) == 1:
@@ -73,21 +87,17 @@ func splitID(id string) (webhook.Family, string) {
 // background interactions, whose events may be either type.
 func eventKeys(t webhook.EventType, id string, keys []string) []string {
 	seg := id[strings.LastIndexByte(id, '/')+1:]
-	if seg == "" || strings.IndexByte(seg, 0) >= 0 {
+	if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "\x00 ") {
 		return keys
 	}
-	switch t.Family() {
-	case webhook.FamilyBatch:
-		keys = append(keys, batchPrefix+seg)
+	switch fam := t.Family(); fam {
+	case webhook.FamilyBatch, webhook.FamilyInteraction:
+		keys = append(keys, familyKey(fam, id, seg))
 	case webhook.FamilyVideo:
-		keys = append(keys, videoPrefix+seg, interactionPrefix+seg)
-	case webhook.FamilyInteraction:
-		keys = append(keys, interactionPrefix+seg)
+		keys = append(keys, familyKey(fam, id, seg), seg)
 	}
 	return keys
 }
-
-func corrKey(k string) string { return corrPrefix + k }
 
 // familyOf tells a job's family from the form of the id genai returned.
 func familyOf(id string) webhook.Family {
@@ -98,13 +108,15 @@ func familyOf(id string) webhook.Family {
 // batchName returns a batch id in the "batches/{id}" form Batches.Get
 // requires (it rejects a bare id).
 func batchName(id string) string {
-	return "batches/" + id[strings.LastIndexByte(id, '/')+1:]
+	return batchCollection + id[strings.LastIndexByte(id, '/')+1:]
 }
 
-// KeyOf returns the correlation key that the webhook_config builders put in
-// user_metadata (under webhook.MetadataKey), or "" when there is none. Pass
-// it to WaitKey, WatchKey or Track.
-func KeyOf(userMetadata map[string]any) string {
-	k, _ := userMetadata[webhook.MetadataKey].(string)
-	return k
+// truncateID bounds an id from a delivery before it goes into an error or
+// a log line.
+func truncateID(id string) string {
+	const n = 128
+	if len(id) > n {
+		return id[:n] + "…"
+	}
+	return id
 }

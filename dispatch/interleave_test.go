@@ -2,11 +2,13 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
@@ -60,7 +62,7 @@ func TestInterleavings(t *testing.T) {
 			})
 		}
 		for i := range nWatch {
-			wg.Go(func() { futures[i] = d.Watch(id) })
+			wg.Go(func() { futures[i] = d.Watch(context.Background(), id) })
 		}
 		for range nWait {
 			wg.Go(func() {
@@ -73,9 +75,9 @@ func TestInterleavings(t *testing.T) {
 		}
 		if stopper {
 			wg.Go(func() {
-				f := d.Watch(id)
+				f := d.Watch(context.Background(), id)
 				runtime.Gosched()
-				if !f.Stop() {
+				if !d.stop(f, context.Canceled) {
 					if got, err := f.Result(); err != nil || got != ev {
 						t.Errorf("round %d: stopper resolved with %v, %v", n, got, err)
 					}
@@ -90,15 +92,15 @@ func TestInterleavings(t *testing.T) {
 			}
 		}
 		for i, f := range futures {
-			if got, err := f.Result(); err != nil || got != ev {
+			if got, err := peek(f); err != nil || got != ev {
 				t.Fatalf("round %d (wait %q, event %q, %d before of %d): future %d: %v, %v",
 					n, id, evID, nBefore, nDeliver, i, got, err)
 			}
 		}
 	}
 	assertIdle(t, d)
-	if s := d.Stats(); s.Pending != 0 {
-		t.Errorf("Pending = %d", s.Pending)
+	if s := d.stats(); s.pending != 0 {
+		t.Errorf("Pending = %d", s.pending)
 	}
 }
 
@@ -147,12 +149,12 @@ func TestStoredPauseGoesToOneWait(t *testing.T) {
 				}
 				var a, b *Future
 				var wg sync.WaitGroup
-				wg.Go(func() { a = d.Watch(id) })
-				wg.Go(func() { b = d.Watch(id) })
+				wg.Go(func() { a = d.Watch(context.Background(), id) })
+				wg.Go(func() { b = d.Watch(context.Background(), id) })
 				wg.Wait()
 				got := 0
 				for _, f := range []*Future{a, b} {
-					if ev, err := f.Result(); err == nil && ev == pause {
+					if ev, err := peek(f); err == nil && ev == pause {
 						got++
 					}
 				}
@@ -170,4 +172,124 @@ func TestStoredPauseGoesToOneWait(t *testing.T) {
 			assertIdle(t, d)
 		})
 	}
+}
+
+// apiTruth is a scripted API for TestConfirmedInterleavings: each job's
+// state, and how many of its next reads fail.
+type apiTruth struct {
+	mu    sync.Mutex
+	state map[string]webhook.EventType // "" while running
+	fails map[string]int
+	reads int
+}
+
+func (a *apiTruth) set(id string, st webhook.EventType, fails int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.state[id], a.fails[id] = st, fails
+}
+
+// Poll answers as the API would: the pause stamped t0, the completion a
+// second later, both read with no webhook id.
+func (a *apiTruth) Poll(_ context.Context, id string) (*webhook.Event, error) {
+	runtime.Gosched()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reads++
+	if a.fails[id] > 0 {
+		a.fails[id]--
+		return nil, errors.New("503 Service Unavailable")
+	}
+	switch st := a.state[id]; st {
+	case webhook.InteractionRequiresAction:
+		return event(st, id, t0), nil
+	case webhook.InteractionCompleted:
+		return event(st, id, t0.Add(time.Second)), nil
+	}
+	return nil, nil
+}
+
+// TestConfirmedInterleavings runs 10,000 random schedules of an
+// interaction's life with a genai client's confirmation, on a store whose
+// calls interleave or the in-memory one: a requires_action then a
+// completion, each delivered zero to three times (duplicates, and a
+// delivery lost), with up to three of the confirming reads failing, and
+// waits and Futures registering before, during and after. Exactly one
+// wait gets the pause, however often the API is read again while it
+// stands; every other wait gets the completion; nothing resolves from an
+// event alone.
+func TestConfirmedInterleavings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rounds = 10000
+		r := rand.New(rand.NewPCG(20261130, 9))
+		api := &apiTruth{state: map[string]webhook.EventType{}, fails: map[string]int{}}
+		ds := []*Dispatcher{
+			mustNew(t, WithLogger(nil), withPoller(api)),
+			mustNew(t, WithLogger(nil), withPoller(api), WithStore(yieldingStore{newMemoryStore(time.Now, time.Hour, 100_000)})),
+		}
+		for _, d := range ds {
+			defer d.Close()
+		}
+		ctx := context.Background()
+		for n := range rounds {
+			d := ds[r.IntN(len(ds))]
+			id := fmt.Sprintf("v1_r%d", n)
+			nWaiters := 1 + r.IntN(4)
+			deliver := func(typ webhook.EventType, copies int) {
+				for range copies {
+					ev := event(typ, id, time.Now())
+					ev.WebhookID = "msg_" + string(typ) + id
+					if err := d.Deliver(ctx, ev); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			results := make(chan *webhook.Event, nWaiters)
+			fail := func(ev *webhook.Event, err error) {
+				t.Helper()
+				if err != nil {
+					t.Errorf("round %d: %v", n, err)
+				}
+				results <- ev
+			}
+
+			// The pause: the API shows it, its event comes (or not) while
+			// the waits register.
+			api.set(id, webhook.InteractionRequiresAction, r.IntN(4))
+			var wg sync.WaitGroup
+			copies := r.IntN(4)
+			wg.Go(func() { deliver(webhook.InteractionRequiresAction, copies) })
+			for range nWaiters {
+				if r.IntN(2) == 0 {
+					wg.Go(func() { fail(d.Wait(ctx, id)) })
+				} else {
+					f := d.Watch(ctx, id)
+					wg.Go(func() { fail(f.Result()) })
+				}
+			}
+			first := <-results // the fake clock runs until a wait resolves
+			if first == nil || first.Type != webhook.InteractionRequiresAction || !first.Polled {
+				t.Fatalf("round %d: first result %+v, want the pause read from the API", n, first)
+			}
+			time.Sleep(time.Hour) // the API read again and again: the same pause
+			if len(results) != 0 {
+				ev := <-results
+				t.Fatalf("round %d: a second wait got %v while only the first pause stood", n, ev.Type)
+			}
+
+			// The app acted: the interaction completes.
+			api.set(id, webhook.InteractionCompleted, r.IntN(4))
+			deliver(webhook.InteractionCompleted, r.IntN(4))
+			for range nWaiters - 1 {
+				if ev := <-results; ev == nil || ev.Type != webhook.InteractionCompleted || !ev.Polled {
+					t.Fatalf("round %d: result %+v, want the completion read from the API", n, ev)
+				}
+			}
+			wg.Wait()
+		}
+		for _, d := range ds {
+			assertIdle(t, d)
+		}
+		t.Logf("%d reads for %d rounds", api.reads, rounds)
+	})
 }

@@ -45,18 +45,18 @@ func recv[T any](t *testing.T, c <-chan T, what string) T {
 func TestLostWebhookResolvedByPoller(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 	defer d.Close()
 	start := clk.Now()
 
-	f := d.Watch("batches/lost")
-	if at := recv(t, clk.armed, "first timer"); !at.Equal(start.Add(DefaultQuietPeriod)) {
-		t.Fatalf("first poll at +%v, want +%v", at.Sub(start), DefaultQuietPeriod)
+	f := d.Watch(context.Background(), "batches/lost")
+	if at := recv(t, clk.armed, "first timer"); !at.Equal(start.Add(defaultQuietPeriod)) {
+		t.Fatalf("first poll at +%v, want +%v", at.Sub(start), defaultQuietPeriod)
 	}
 	// A second waiter on the same job shares the schedule.
-	f2 := d.Watch("batches/lost")
-	clk.Advance(DefaultQuietPeriod - time.Second)
-	if s := d.Stats(); s.Polls != 0 {
+	f2 := d.Watch(context.Background(), "batches/lost")
+	clk.Advance(defaultQuietPeriod - time.Second)
+	if s := d.stats(); s.polls != 0 {
 		t.Fatalf("polled during the quiet period: %+v", s)
 	}
 	clk.Advance(time.Second)
@@ -85,49 +85,58 @@ func TestLostWebhookResolvedByPoller(t *testing.T) {
 	<-f2.Done()
 	for _, f := range []*Future{f, f2} {
 		ev, err := f.Result()
-		if err != nil || ev.Type != webhook.BatchCancelled || !ev.Polled {
-			t.Fatalf("Result = %+v, %v", ev, err)
-		}
-		if !errors.Is(EventError(ev), ErrJobCancelled) {
-			t.Errorf("EventError = %v", EventError(ev))
+		if !errors.Is(err, ErrJobCancelled) || ev.Type != webhook.BatchCancelled || !ev.Polled {
+			t.Fatalf("Result = %+v, %v; want the polled event and ErrJobCancelled", ev, err)
 		}
 	}
-	s := d.Stats()
-	if s.Polls != uint64(len(wantGaps)+1) || s.PollErrors != 1 || s.ResolvedByPoll != 2 || s.Resolved != 2 {
+	s := d.stats()
+	if s.polls != uint64(len(wantGaps)+1) || s.pollErrors != 1 || s.resolvedByPoll != 2 || s.resolved != 2 {
 		t.Errorf("Stats = %+v", s)
 	}
 	assertIdle(t, d)
 }
 
-func TestWebhookWithinQuietPeriodIsNeverPolled(t *testing.T) {
+// TestWebhookIsConfirmedByOneRead checks that an event within the quiet
+// period has the job read at once, and that the read resolves the wait:
+// one read for the completion, none after it.
+func TestWebhookIsConfirmedByOneRead(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
 	defer d.Close()
-	f := d.Watch("v1_fast")
+	f := d.Watch(context.Background(), "v1_fast")
 	recv(t, clk.armed, "timer")
 	clk.Advance(5 * time.Second)
 	d.Deliver(context.Background(), event(webhook.InteractionCompleted, "v1_fast", clk.Now()))
-	if ev, err := f.Result(); err != nil || ev.Polled {
+	if at := recv(t, clk.armed, "timer of the read"); !at.Equal(clk.Now()) {
+		t.Fatalf("read armed for +%v, want now", at.Sub(clk.Now()))
+	}
+	if ev, err := peek(f); !errors.Is(err, errPending) {
+		t.Fatalf("resolved before the read: %v, %v", ev, err)
+	}
+	clk.Advance(0)
+	recv(t, p.calls, "read")
+	p.answers <- pollAnswer{ev: event(webhook.InteractionCompleted, "v1_fast", clk.Now())}
+	if ev, err := f.Result(); err != nil || !ev.Polled {
 		t.Fatalf("Result = %v, %v", ev, err)
 	}
-	clk.Advance(time.Hour) // the timer fires, finds nothing due
+	clk.Advance(time.Hour) // no timer left to fire
 	assertIdle(t, d)
-	if s := d.Stats(); s.Polls != 0 {
-		t.Errorf("Polls = %d", s.Polls)
+	if s := d.stats(); s.polls != 1 {
+		t.Errorf("Polls = %d, want 1", s.polls)
 	}
 }
 
 func TestStopHandsScheduleOn(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 	defer d.Close()
-	a := d.Watch("batches/j")
+	a := d.Watch(context.Background(), "batches/j")
 	recv(t, clk.armed, "timer")
-	b := d.Watch("batches/j")
-	a.Stop()
-	clk.Advance(DefaultQuietPeriod)
+	b := d.Watch(context.Background(), "batches/j")
+	d.stop(a, context.Canceled)
+	clk.Advance(defaultQuietPeriod)
 	recv(t, p.calls, "poll of the remaining waiter")
 	p.answers <- pollAnswer{ev: event(webhook.BatchSucceeded, "batches/j", clk.Now())}
 	<-b.Done()
@@ -141,21 +150,24 @@ func TestPolledRequiresActionIsNotStale(t *testing.T) {
 	// A poll that finds the pause already consumed keeps polling.
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 	defer d.Close()
-	ctx := context.Background()
 	ra := event(webhook.InteractionRequiresAction, "int", clk.Now())
-	d.Deliver(ctx, ra)
-	if ev, _ := d.Wait(ctx, "int"); ev != ra {
+	first := d.Watch(context.Background(), "int")
+	clk.drainArmed()
+	clk.Advance(defaultQuietPeriod)
+	recv(t, p.calls, "poll")
+	p.answers <- pollAnswer{ev: ra}
+	if ev, _ := first.Result(); ev != ra {
 		t.Fatal("first wait")
 	}
-	f := d.Watch("int")
+	f := d.Watch(context.Background(), "int")
 	clk.drainArmed() // Watch has armed the timer; only the next arming matters
-	clk.Advance(DefaultQuietPeriod)
+	clk.Advance(defaultQuietPeriod)
 	recv(t, p.calls, "poll")
 	p.answers <- pollAnswer{ev: event(webhook.InteractionRequiresAction, "int", ra.Timestamp)}
 	at := recv(t, clk.armed, "rescheduled")
-	if _, err := f.Result(); !errors.Is(err, ErrPending) {
+	if _, err := peek(f); !errors.Is(err, errPending) {
 		t.Fatalf("stale polled pause resolved the wait: %v", err)
 	}
 	clk.AdvanceTo(at)
@@ -173,13 +185,13 @@ func TestBackoffJitter(t *testing.T) {
 	for tries, base := range []time.Duration{10, 20, 40, 80, 100, 100} {
 		base *= time.Second
 		for range 50 {
-			w := d.backoff(uint16(tries))
+			w := d.backoff(uint8(tries))
 			if w < base*8/10 || w > base*12/10 {
 				t.Fatalf("backoff(%d) = %v, want %v ±20%%", tries, w, base)
 			}
 		}
 	}
-	if w := d.backoff(60000); w > 120*time.Second {
+	if w := d.backoff(255); w > 120*time.Second {
 		t.Fatalf("backoff(60000) = %v", w)
 	}
 }
@@ -187,10 +199,10 @@ func TestBackoffJitter(t *testing.T) {
 func TestCloseStopsPolls(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
-	f := d.Watch("batches/x")
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
+	f := d.Watch(context.Background(), "batches/x")
 	recv(t, clk.armed, "timer")
-	clk.Advance(DefaultQuietPeriod)
+	clk.Advance(defaultQuietPeriod)
 	recv(t, p.calls, "poll")
 	d.Close() // cancels the poll in flight (it returns ctx's error) and waits for it
 	if _, err := f.Result(); !errors.Is(err, ErrClosed) {
@@ -204,13 +216,13 @@ func TestCloseStopsPolls(t *testing.T) {
 func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
 	defer d.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
-	f := d.Watch("batches/a")
+	f := d.Watch(context.Background(), "batches/a")
 	go func() {
-		_, err := d.wait(ctx, f)
+		_, err := waitFuture(ctx, d, f)
 		errc <- err
 	}()
 	recv(t, clk.armed, "timer")
@@ -222,8 +234,11 @@ func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 		t.Errorf("%d timer(s) still armed after the only wait was cancelled", n)
 	}
 
-	g := d.Watch("v1_b")
+	g := d.Watch(context.Background(), "v1_b")
 	d.Deliver(context.Background(), event(webhook.InteractionCompleted, "v1_b", clk.Now()))
+	clk.Advance(0)
+	recv(t, p.calls, "read")
+	p.answers <- pollAnswer{ev: event(webhook.InteractionCompleted, "v1_b", clk.Now())}
 	if _, err := g.Result(); err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +254,11 @@ func TestNoTimerLeftWhenNothingToPoll(t *testing.T) {
 func TestPolledEventCompleted(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 	defer d.Close()
-	f := d.Watch("batches/bare")
+	f := d.Watch(context.Background(), "batches/bare")
 	recv(t, clk.armed, "first timer")
-	clk.Advance(DefaultQuietPeriod)
+	clk.Advance(defaultQuietPeriod)
 	recv(t, p.calls, "poll")
 	stamp := clk.Now().Add(-time.Minute)
 	p.answers <- pollAnswer{ev: &webhook.Event{Type: webhook.BatchSucceeded, Timestamp: stamp}}
@@ -271,16 +286,16 @@ func TestQueuedPollOfStoppedWaitDoesNotRun(t *testing.T) {
 	// Room for an answer to a poll that should not happen, so that the
 	// test ends either way.
 	p := &scriptedPoller{calls: make(chan string, 4), answers: make(chan pollAnswer, 2)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc),
-		WithPollJitter(0), WithPollConcurrency(1))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc),
+		withPollJitter(0), withPollConcurrency(1))
 	defer d.Close()
-	waits := map[string]*Future{"batches/a": d.Watch("batches/a"), "batches/b": d.Watch("batches/b")}
+	waits := map[string]*Future{"batches/a": d.Watch(context.Background(), "batches/a"), "batches/b": d.Watch(context.Background(), "batches/b")}
 	clk.drainArmed()
-	clk.Advance(DefaultQuietPeriod)
+	clk.Advance(defaultQuietPeriod)
 	first := recv(t, p.calls, "first poll")
 	for id, f := range waits {
 		if id != first {
-			f.Stop() // its poll is queued behind the first
+			d.stop(f, context.Canceled) // its poll is queued behind the first
 		}
 	}
 	p.answers <- pollAnswer{} // the first job is still running
@@ -289,7 +304,7 @@ func TestQueuedPollOfStoppedWaitDoesNotRun(t *testing.T) {
 	if len(p.calls) != 0 {
 		t.Fatalf("polled %q after its wait stopped", <-p.calls)
 	}
-	waits[first].Stop()
+	d.stop(waits[first], context.Canceled)
 }
 
 // A custom Poller that reports a pause without a timestamp: once a wait
@@ -298,13 +313,13 @@ func TestQueuedPollOfStoppedWaitDoesNotRun(t *testing.T) {
 func TestPolledPauseWithoutTimestamp(t *testing.T) {
 	clk := newFakeClock()
 	p := &scriptedPoller{calls: make(chan string, 8), answers: make(chan pollAnswer)}
-	d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+	d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 	defer d.Close()
 	pause := func() *webhook.Event { return &webhook.Event{Type: webhook.InteractionRequiresAction} }
 
-	f := d.Watch("v1_nots")
+	f := d.Watch(context.Background(), "v1_nots")
 	clk.drainArmed()
-	clk.Advance(DefaultQuietPeriod)
+	clk.Advance(defaultQuietPeriod)
 	recv(t, p.calls, "first poll")
 	p.answers <- pollAnswer{ev: pause()}
 	<-f.Done()
@@ -312,13 +327,13 @@ func TestPolledPauseWithoutTimestamp(t *testing.T) {
 		t.Fatalf("first wait = %v, %v", ev, err)
 	}
 
-	g := d.Watch("v1_nots") // after acting on the pause
+	g := d.Watch(context.Background(), "v1_nots") // after acting on the pause
 	at := recv(t, clk.armed, "timer of the second wait")
 	clk.AdvanceTo(at)
 	recv(t, p.calls, "second poll")
 	p.answers <- pollAnswer{ev: pause()} // the same pause, still
 	at = recv(t, clk.armed, "next timer")
-	if _, err := g.Result(); !errors.Is(err, ErrPending) {
+	if _, err := peek(g); !errors.Is(err, errPending) {
 		t.Fatalf("the same pause resolved the second wait: %v", err)
 	}
 	clk.AdvanceTo(at)

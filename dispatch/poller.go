@@ -19,69 +19,56 @@ import (
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// Poller fetches a job's state for the fallback poller. Poll returns the
-// event the job's terminal (or requires_action) state amounts to, nil and
-// nil while the job is still running, or an error, which the Dispatcher
-// logs and retries on its backoff schedule.
+// poller reads a job's state. Poll returns the event the job's terminal
+// (or requires_action) state amounts to, nil and nil while the job is
+// still running, or an error, which the Dispatcher logs and retries on its
+// backoff schedule. genaiPoller is the one implementation; tests script
+// others.
 //
 // An error is never fatal at once. A genai error with status 404 or 403
 // (genai.APIError, or an error of the Interactions API in package
 // google.golang.org/genai/interactions/models/apierrors), or one wrapping
-// ErrJobNotFound, counts towards ending the job's waits with ErrJobNotFound
-// (see there). A 429 or 503 delays the next poll to the time its
+// ErrJobNotFound, counts towards ending the job's waits with
+// ErrJobNotFound. A 429 or 503 delays the next read to the time its
 // Retry-After header names (at most an hour), where the SDK exposes the
 // header: the Interactions API does; genai.APIError does not, so for
 // batches and videos the RetryInfo detail of the error body (its
 // retryDelay) is used instead, when Gemini sends one.
-type Poller interface {
+type poller interface {
 	Poll(ctx context.Context, id string) (*webhook.Event, error)
 }
 
-// PollerFunc adapts a function to Poller.
-type PollerFunc func(ctx context.Context, id string) (*webhook.Event, error)
-
-// Poll calls p.
-func (p PollerFunc) Poll(ctx context.Context, id string) (*webhook.Event, error) { return p(ctx, id) }
-
-// GenAIPoller returns a Poller that reads jobs through client, choosing the
-// call from the form of the id (as genai returned it):
+// genaiPoller reads jobs through a genai client, choosing the call from
+// the form of the id (as genai returned it):
 //
 //   - "batches/{id}": Batches.Get; terminal by State (the SDK drops done and
 //     error for batches): JOB_STATE_SUCCEEDED → batch.succeeded (also the
 //     Vertex-only PARTIALLY_SUCCEEDED), FAILED → batch.failed, EXPIRED →
-//     batch.expired, CANCELLED → batch.cancelled. Polling is the only way
-//     to learn of a cancellation if no event comes for it.
+//     batch.expired, CANCELLED → batch.cancelled.
 //   - "models/{m}/operations/{op}": Operations.GetVideosOperation; terminal
 //     when Done: video.generated with the first video's URI in
 //     data.video_uri, or, when the operation has an error or holds no
 //     video, video.generated with data.error_code and data.error_message
-//     set (Gemini documents no failure event for videos; EventError treats
-//     it as a failure). An operation holds no video when safety checks
-//     filtered every one (the message is "all videos were filtered by
-//     safety checks: " and the reasons Gemini gave) or when it is done with
-//     neither a response nor an error, which the API has been seen to
-//     answer (python-genai issue 1560).
+//     set (Gemini documents no failure event for videos). An operation
+//     holds no video when safety checks filtered every one (the message is
+//     "all videos were filtered by safety checks: " and the reasons Gemini
+//     gave) or when it is done with neither a response nor an error, which
+//     the API has been seen to answer (python-genai issue 1560).
 //   - a bare id: Interactions.Get, with the SDK's own retries off (the
 //     Dispatcher retries): completed, failed, cancelled and requires_action
 //     map to their events; incomplete and budget_exceeded, which have no
-//     event, become interaction.failed with error_code set to the status
-//     and an error_message saying so, so that they end a wait as failures.
+//     event, become interaction.failed with error_code set to the status.
 //
-// The event has Polled set, data.id the id polled, its timestamp the job's
-// end or update time (the clock when the job gives none), error fields from
-// the job, and Raw a JSON envelope of the same shape as a delivery's.
-func GenAIPoller(client *genai.Client) Poller {
-	return &genaiPoller{client: client}
-}
-
+// The event has Polled set, Job the job read, data.id the id read, its
+// timestamp the job's end or update time (zero when the job gives none),
+// error fields from the job, and Raw a JSON envelope of the same shape as a
+// delivery's; a requires_action has as WebhookID the fingerprint of its
+// pause (see Supersedes).
 type genaiPoller struct {
 	client *genai.Client
 }
 
 func (p *genaiPoller) Poll(ctx context.Context, id string) (*webhook.Event, error) {
-	if p.client == nil {
-		return nil, errors.New("dispatch: GenAIPoller has a nil client")
-	}
 	switch familyOf(id) {
 	case webhook.FamilyBatch:
 		return p.pollBatch(ctx, id)
@@ -128,7 +115,7 @@ func batchEvent(id string, job *genai.BatchJob) *webhook.Event {
 	if job.Dest != nil {
 		data.OutputFileURI = job.Dest.FileName
 	}
-	return polledEvent(t, firstTime(job.EndTime, job.UpdateTime), data)
+	return polledEvent(t, firstTime(job.EndTime, job.UpdateTime), data, job)
 }
 
 func (p *genaiPoller) pollVideo(ctx context.Context, id string) (*webhook.Event, error) {
@@ -160,7 +147,7 @@ func videoEvent(id string, op *genai.GenerateVideosOperation) *webhook.Event {
 	} else {
 		data.ErrorMessage = noVideoMessage(op.Response)
 	}
-	return polledEvent(webhook.VideoGenerated, time.Time{}, data)
+	return polledEvent(webhook.VideoGenerated, time.Time{}, data, op)
 }
 
 // firstVideo returns the URI of r's first video (empty for one returned
@@ -197,9 +184,6 @@ func noVideoMessage(r *genai.GenerateVideosResponse) string {
 }
 
 func (p *genaiPoller) pollInteraction(ctx context.Context, id string) (*webhook.Event, error) {
-	if p.client.Interactions == nil {
-		return nil, errors.New("dispatch: genai client has no Interactions service")
-	}
 	res, err := p.client.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id},
 		operations.WithRetries(retry.Config{Strategy: "none"}))
 	if err != nil {
@@ -243,7 +227,28 @@ func interactionEvent(id string, in *interactions.Interaction) *webhook.Event {
 	if in.Updated != nil {
 		ts, _ = time.Parse(time.RFC3339Nano, *in.Updated)
 	}
-	return polledEvent(t, ts, data)
+	ev := polledEvent(t, ts, data, in)
+	if t == webhook.InteractionRequiresAction {
+		ev.WebhookID = pauseFingerprint(in)
+	}
+	return ev
+}
+
+// pauseFingerprint names the pause an interaction is in by what the app
+// must answer: its step count and the ids of its function calls, so that
+// two pauses read in the same second are told apart and one pause read
+// twice is not (see Supersedes).
+func pauseFingerprint(in *interactions.Interaction) string {
+	var b strings.Builder
+	b.WriteString(readPausePrefix)
+	b.WriteString(strconv.Itoa(len(in.Steps)))
+	for _, st := range in.Steps {
+		if st.FunctionCallStep != nil {
+			b.WriteByte(':')
+			b.WriteString(st.FunctionCallStep.ID)
+		}
+	}
+	return b.String()
 }
 
 func firstTime(ts ...time.Time) time.Time {
@@ -257,8 +262,8 @@ func firstTime(ts ...time.Time) time.Time {
 
 // polledEvent builds the Event a delivery of t would have been. A zero ts is
 // left for the Dispatcher to fill from its clock.
-func polledEvent(t webhook.EventType, ts time.Time, data webhook.Data) *webhook.Event {
-	ev := &webhook.Event{Type: t, Version: "v1", Timestamp: ts, Data: data, Polled: true}
+func polledEvent(t webhook.EventType, ts time.Time, data webhook.Data, job any) *webhook.Event {
+	ev := &webhook.Event{Type: t, Version: "v1", Timestamp: ts, Data: data, Polled: true, Job: job}
 	ev.Raw = envelopeJSON(ev)
 	return ev
 }

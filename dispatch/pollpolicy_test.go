@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/components"
+	"google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/retry"
 
@@ -146,36 +148,40 @@ func recordSleeps(clk *fakeClock, sleeps *[]time.Duration, mu *sync.Mutex) func(
 	}
 }
 
-// TestTypedWaitsConfirmEvent checks that a typed wait whose read-back is
-// stale reads again after 1, 2 and 4 s, and fails rather than return a
-// running job when the API never confirms the event.
-func TestTypedWaitsConfirmEvent(t *testing.T) {
+// TestEventsAreConfirmed checks that, with a genai client, an event
+// resolves a wait only once the job read back through the API confirms
+// it: at once, or at a second read 2 s later when the first lags the
+// event, with Event.Job the job read; an event the API does not confirm
+// costs those two reads and resolves nothing, and the wait goes back to
+// its schedule.
+func TestEventsAreConfirmed(t *testing.T) {
 	tests := []struct {
-		name    string
-		event   webhook.EventType
-		id      string
-		path    string
-		answers []string
-		wait    func(context.Context, *Dispatcher, *genai.Client) typedResult
-		reads   int
-		want    string // the state returned
-		wantErr error  // nil, a sentinel, or errUnconfirmed
+		name     string
+		event    webhook.EventType
+		id       string
+		path     string
+		answers  []string
+		reads    int
+		resolved bool
+		want     string // the state of Event.Job
+		wantErr  error
 	}{
-		{"batch confirmed at the third read", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
-			[]string{batchJSON("BATCH_STATE_RUNNING"), batchJSON("BATCH_STATE_RUNNING"), batchJSON("BATCH_STATE_SUCCEEDED")},
-			waitBatch, 3, "JOB_STATE_SUCCEEDED", nil},
+		{"batch confirmed at the first read", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
+			[]string{batchJSON("BATCH_STATE_SUCCEEDED")}, 1, true, "JOB_STATE_SUCCEEDED", nil},
+		{"batch confirmed at the second read", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
+			[]string{batchJSON("BATCH_STATE_RUNNING"), batchJSON("BATCH_STATE_SUCCEEDED")}, 2, true, "JOB_STATE_SUCCEEDED", nil},
 		{"batch never confirmed", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
-			[]string{batchJSON("BATCH_STATE_RUNNING")}, waitBatch, 4, "JOB_STATE_RUNNING", errUnconfirmed},
+			[]string{batchJSON("BATCH_STATE_RUNNING")}, 2, false, "", nil},
 		{"batch state contradicts event", webhook.BatchSucceeded, "batches/b1", "/v1beta/batches/b1",
-			[]string{batchJSON("BATCH_STATE_FAILED")}, waitBatch, 1, "JOB_STATE_FAILED", ErrJobFailed},
+			[]string{batchJSON("BATCH_STATE_FAILED")}, 1, true, "JOB_STATE_FAILED", ErrJobFailed},
 		{"video confirmed at the second read", webhook.VideoGenerated, testVideoOp, "/v1beta/" + testVideoOp,
-			[]string{videoRunning, videoGenerated}, waitVideo, 2, "done", nil},
+			[]string{videoRunning, videoGenerated}, 2, true, "done", nil},
 		{"video never done", webhook.VideoGenerated, testVideoOp, "/v1beta/" + testVideoOp,
-			[]string{videoRunning}, waitVideo, 4, "running", errUnconfirmed},
+			[]string{videoRunning}, 2, false, "", nil},
 		{"interaction pause confirmed at the second read", webhook.InteractionRequiresAction, testInteractionID, "/v1beta/interactions/" + testInteractionID,
-			[]string{interactionJSON("in_progress"), interactionJSON("requires_action")}, waitInteraction, 2, "requires_action", nil},
+			[]string{interactionJSON("in_progress"), interactionJSON("requires_action")}, 2, true, "requires_action", nil},
 		{"interaction completion never confirmed", webhook.InteractionCompleted, testInteractionID, "/v1beta/interactions/" + testInteractionID,
-			[]string{interactionJSON("in_progress")}, waitInteraction, 4, "in_progress", errUnconfirmed},
+			[]string{interactionJSON("in_progress")}, 2, false, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,105 +192,78 @@ func TestTypedWaitsConfirmEvent(t *testing.T) {
 			}
 			api.script(tt.path, answers...)
 			clk := newFakeClock()
-			var sleeps []time.Duration
-			var mu sync.Mutex
-			d := mustNew(t, WithLogger(nil), WithClock(clk.Now), WithAfterFunc(recordSleeps(clk, &sleeps, &mu)))
+			d, err := New(api.client(t), testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer d.Close()
-			ctx := context.Background()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f := d.Watch(ctx, tt.id)
+			clk.drainArmed() // the quiet period's timer
 			if err := d.Deliver(ctx, event(tt.event, tt.id, clk.Now())); err != nil {
 				t.Fatal(err)
 			}
-			client := api.client(t)
-			done := make(chan struct{})
-			var r typedResult
-			go func() {
-				defer close(done)
-				r = tt.wait(ctx, d, client)
-			}()
-			drive(t, clk, done)
-			if r.state != tt.want {
-				t.Errorf("state = %q, want %q", r.state, tt.want)
-			}
-			switch {
-			case tt.wantErr == errUnconfirmed:
-				if r.err == nil || !strings.Contains(r.err.Error(), "does not confirm event "+string(tt.event)) {
-					t.Errorf("error = %v, want one saying the API does not confirm the event", r.err)
+			var sleeps []time.Duration
+		drive:
+			for {
+				select {
+				case <-f.Done():
+					break drive
+				case at := <-clk.armed:
+					if at.Sub(clk.Now()) >= 10*time.Second {
+						break drive // back to the poll schedule
+					}
+					sleeps = append(sleeps, at.Sub(clk.Now()))
+					clk.AdvanceTo(at)
+				case <-time.After(10 * time.Second): // a failure guard, not a wait for success
+					t.Fatal("timed out driving the clock")
 				}
-			case !errors.Is(r.err, tt.wantErr) || (tt.wantErr == nil) != (r.err == nil):
-				t.Errorf("error = %v, want %v", r.err, tt.wantErr)
 			}
 			if n := api.count(tt.path); n != tt.reads {
 				t.Errorf("%d reads, want %d", n, tt.reads)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if want := confirmDelays[:tt.reads-1]; fmt.Sprint(sleeps) != fmt.Sprint(want) {
-				t.Errorf("slept %v between reads, want %v", sleeps, want)
+			if want := []time.Duration{0, confirmLag}[:tt.reads]; fmt.Sprint(sleeps) != fmt.Sprint(want) {
+				t.Errorf("reads after %v, want %v", sleeps, want)
+			}
+			if !tt.resolved {
+				if ev, err := peek(f); !errors.Is(err, errPending) {
+					t.Fatalf("resolved by an event the API does not confirm: %v, %v", ev, err)
+				}
+				cancel()
+				if _, err := f.Result(); !errors.Is(err, context.Canceled) {
+					t.Fatalf("Result after cancel = %v", err)
+				}
+				return
+			}
+			ev, err := f.Result()
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("error = %v, want %v", err, tt.wantErr)
+			}
+			if ev == nil || !ev.Polled {
+				t.Fatalf("event = %+v, want the one read from the API", ev)
+			}
+			if got := jobState(ev.Job); got != tt.want {
+				t.Errorf("Job state = %q, want %q", got, tt.want)
 			}
 		})
 	}
+}
 
-	t.Run("ctx ends between reads", func(t *testing.T) {
-		api := newScriptedAPI(t)
-		api.script("/v1beta/batches/b1", ok(batchJSON("BATCH_STATE_RUNNING")))
-		clk := newFakeClock()
-		d := mustNew(t, WithLogger(nil), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
-		defer d.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		d.Deliver(ctx, event(webhook.BatchSucceeded, "batches/b1", clk.Now()))
-		client := api.client(t)
-		errc := make(chan error)
-		go func() {
-			_, err := WaitBatch(ctx, d, client, "batches/b1")
-			errc <- err
-		}()
-		for at := recv(t, clk.armed, "sleep"); at.Sub(clk.Now()) != time.Second; at = recv(t, clk.armed, "sleep") {
+// jobState is the state of an Event.Job.
+func jobState(job any) string {
+	switch j := job.(type) {
+	case *genai.BatchJob:
+		return string(j.State)
+	case *genai.GenerateVideosOperation:
+		if j.Done {
+			return "done"
 		}
-		cancel()
-		if err := recv(t, errc, "WaitBatch"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("WaitBatch = %v, want context.Canceled", err)
-		}
-	})
-}
-
-var errUnconfirmed = errors.New("unconfirmed")
-
-// typedResult is what a typed wait returned: the job's state, and the
-// error.
-type typedResult struct {
-	state string
-	err   error
-}
-
-func waitBatch(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
-	job, err := WaitBatch(ctx, d, c, "batches/b1")
-	if job != nil {
-		r.state = string(job.State)
+		return "running"
+	case *interactions.Interaction:
+		return string(j.Status)
 	}
-	r.err = err
-	return r
-}
-
-func waitVideo(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
-	op, err := WaitVideo(ctx, d, c, &genai.GenerateVideosOperation{Name: testVideoOp})
-	switch {
-	case op == nil:
-	case op.Done:
-		r.state = "done"
-	default:
-		r.state = "running"
-	}
-	r.err = err
-	return r
-}
-
-func waitInteraction(ctx context.Context, d *Dispatcher, c *genai.Client) (r typedResult) {
-	in, err := WaitInteraction(ctx, d, c, testInteractionID, noRetries)
-	if in != nil {
-		r.state = string(in.Status)
-	}
-	r.err = err
-	return r
+	return fmt.Sprintf("%T", job)
 }
 
 func TestClassifyPollError(t *testing.T) {
@@ -361,7 +340,7 @@ func TestNotFoundEndsWaits(t *testing.T) {
 			clk := newFakeClock()
 			var mu sync.Mutex
 			polls := 0
-			p := PollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
+			p := pollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				err := tt.answers[min(polls, len(tt.answers)-1)]
@@ -371,9 +350,9 @@ func TestNotFoundEndsWaits(t *testing.T) {
 				}
 				return nil, nil
 			})
-			d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 			defer d.Close()
-			a, b := d.Watch(tt.id), d.Watch(tt.id)
+			a, b := d.Watch(context.Background(), tt.id), d.Watch(context.Background(), tt.id)
 			maxPolls := max(tt.polls, 12)
 			for {
 				mu.Lock()
@@ -392,7 +371,7 @@ func TestNotFoundEndsWaits(t *testing.T) {
 				break
 			}
 			if tt.polls == 0 {
-				if _, err := a.Result(); !errors.Is(err, ErrPending) {
+				if _, err := peek(a); !errors.Is(err, errPending) {
 					t.Fatalf("wait ended after %d polls: %v", polls, err)
 				}
 				return
@@ -425,8 +404,8 @@ func TestNotFoundEndsWaits(t *testing.T) {
 			assertIdle(t, d)
 			d.mu.Lock()
 			defer d.mu.Unlock()
-			if len(d.cfg.notFound) != 0 {
-				t.Errorf("not-found runs left: %v", d.cfg.notFound)
+			if len(d.notFound) != 0 {
+				t.Errorf("not-found runs left: %v", d.notFound)
 			}
 		})
 	}
@@ -434,7 +413,7 @@ func TestNotFoundEndsWaits(t *testing.T) {
 
 // TestNotFoundThroughGenAIPoller checks the classification of the errors
 // genai really returns, for each family, from a Wait to its end.
-func TestNotFoundThroughGenAIPoller(t *testing.T) {
+func TestNotFoundThroughgenAIPoller(t *testing.T) {
 	tests := []struct {
 		name, id, path string
 		status         int
@@ -449,10 +428,10 @@ func TestNotFoundThroughGenAIPoller(t *testing.T) {
 			api := newScriptedAPI(t)
 			api.script(tt.path, apiErr(tt.status, nil))
 			clk := newFakeClock()
-			d := mustNew(t, WithLogger(nil), WithPoller(GenAIPoller(api.client(t))),
-				WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			d := mustNew(t, WithLogger(nil), withPoller(genAIPoller(api.client(t))),
+				withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 			defer d.Close()
-			f := d.Watch(tt.id)
+			f := d.Watch(context.Background(), tt.id)
 			drive(t, clk, f.Done())
 			if _, err := f.Result(); !errors.Is(err, ErrJobNotFound) || !strings.Contains(err.Error(), tt.id) {
 				t.Fatalf("Result = %v, want ErrJobNotFound", err)
@@ -468,7 +447,7 @@ func TestNotFoundThroughGenAIPoller(t *testing.T) {
 // no sooner than its Retry-After (or RetryInfo) asks, and that other
 // errors and shorter hints keep the backoff.
 func TestRetryAfterDelaysNextPoll(t *testing.T) {
-	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).Add(DefaultQuietPeriod) // the first poll
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).Add(defaultQuietPeriod) // the first poll
 	resp := func(status int, retryAfter string) *http.Response {
 		return &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {retryAfter}}}
 	}
@@ -482,18 +461,18 @@ func TestRetryAfterDelaysNextPoll(t *testing.T) {
 			Response: resp(503, base.Add(17*time.Minute).Format(http.TimeFormat))}}, 17 * time.Minute},
 		{"429 RetryInfo (core)", genai.APIError{Code: 429, Details: []map[string]any{
 			{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "45s"}}}, 45 * time.Second},
-		{"429 shorter than the backoff", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, "5")}, DefaultPollInterval},
-		{"500 with Retry-After", &apierrors.APIError{StatusCode: 500, RawResponse: resp(500, "300")}, DefaultPollInterval},
-		{"transport error", errors.New("connection reset"), DefaultPollInterval},
+		{"429 shorter than the backoff", &apierrors.APIError{StatusCode: 429, RawResponse: resp(429, "5")}, defaultPollInterval},
+		{"500 with Retry-After", &apierrors.APIError{StatusCode: 500, RawResponse: resp(500, "300")}, defaultPollInterval},
+		{"transport error", errors.New("connection reset"), defaultPollInterval},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-			d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0))
+			d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
 			defer d.Close()
-			f := d.Watch("v1_limited")
-			defer f.Stop()
+			f := d.Watch(context.Background(), "v1_limited")
+			defer d.stop(f, context.Canceled)
 			clk.AdvanceTo(recv(t, clk.armed, "first timer"))
 			recv(t, p.calls, "poll")
 			p.answers <- pollAnswer{err: tt.err}
@@ -543,16 +522,16 @@ func TestQuietWaitWithoutPollerLogs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			logs := logRecorder{c: make(chan string, 16)}
-			opts := []Option{WithLogger(slog.New(logs)), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0)}
+			opts := []Option{WithLogger(slog.New(logs)), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0)}
 			var p *scriptedPoller
 			if tt.poller {
 				p = &scriptedPoller{calls: make(chan string, 1), answers: make(chan pollAnswer, 1)}
-				opts = append(opts, WithPoller(p))
+				opts = append(opts, withPoller(p))
 			}
 			d := mustNew(t, opts...)
 			defer d.Close()
-			f := d.Watch(tt.id)
-			defer f.Stop()
+			f := d.Watch(context.Background(), tt.id)
+			defer d.stop(f, context.Canceled)
 			clk.drainArmed()
 			if tt.event {
 				clk.Advance(time.Second)
@@ -561,7 +540,7 @@ func TestQuietWaitWithoutPollerLogs(t *testing.T) {
 			if tt.poller {
 				p.answers <- pollAnswer{}
 			}
-			clk.Advance(DefaultQuietPeriod)
+			clk.Advance(defaultQuietPeriod)
 			if tt.poller {
 				recv(t, p.calls, "poll")
 				recv(t, clk.armed, "next poll") // the poll is done, its next one scheduled
@@ -576,7 +555,7 @@ func TestQuietWaitWithoutPollerLogs(t *testing.T) {
 			}
 			l := recv(t, logs.c, "log line")
 			for _, want := range []string{"WARN", "id=" + tt.id, "no poller", "exactly as genai returned it",
-				"reach the webhook URL", "refuse the deliveries", "WithPoller"} {
+				"reach the webhook URL", "refuse the deliveries", "genai client to dispatch.New"} {
 				if !strings.Contains(l, want) {
 					t.Errorf("log line %q lacks %q", l, want)
 				}
@@ -625,16 +604,20 @@ func TestPollSchedulePerKind(t *testing.T) {
 		{"batch", "batches/b1", nil, defaultGaps},
 		{"interaction", "v1_i1", nil, defaultGaps},
 		{"video, WithPollSchedule", "models/veo/operations/op1", []Option{WithPollSchedule(2*s, 3*s, 10*s)},
+			append(append([]time.Duration{2 * s}, slices.Repeat([]time.Duration{3 * s}, videoSteadyPolls)...), 6*s, 10*s, 10*s)},
+		{"batch, WithPollSchedule", "batches/b1", []Option{WithPollSchedule(2*s, 3*s, 10*s)},
 			[]time.Duration{2 * s, 3 * s, 6 * s, 10 * s, 10 * s}},
+		{"video, WithPollSchedule of the cap only", "models/veo/operations/op1", []Option{WithPollSchedule(0, 0, 30*s)},
+			append(append([]time.Duration{20 * s}, slices.Repeat([]time.Duration{20 * s}, videoSteadyPolls)...), 30*s, 30*s)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			p := &scriptedPoller{calls: make(chan string), answers: make(chan pollAnswer)}
-			d := mustNew(t, append([]Option{WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc), WithPollJitter(0)}, tt.opts...)...)
+			d := mustNew(t, append([]Option{WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0)}, tt.opts...)...)
 			defer d.Close()
-			f := d.Watch(tt.id)
-			defer f.Stop()
+			f := d.Watch(context.Background(), tt.id)
+			defer d.stop(f, context.Canceled)
 			for i, gap := range tt.gaps {
 				at := recv(t, clk.armed, "timer")
 				if got := at.Sub(clk.Now()); got != gap {
@@ -658,7 +641,7 @@ func TestFailedVideoNoticedWithin30s(t *testing.T) {
 				clk := newFakeClock()
 				start := clk.Now()
 				const id = "models/veo-3.0-generate-001/operations/op1"
-				p := PollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
+				p := pollerFunc(func(ctx context.Context, id string) (*webhook.Event, error) {
 					if clk.Now().Sub(start) < failAt {
 						return nil, nil
 					}
@@ -666,14 +649,14 @@ func TestFailedVideoNoticedWithin30s(t *testing.T) {
 					ev.Data.ErrorMessage = "video generation failed"
 					return ev, nil
 				})
-				d := mustNew(t, WithLogger(nil), WithPoller(p), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
-				f := d.Watch(id)
+				d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
+				f := d.Watch(context.Background(), id)
 				drive(t, clk, f.Done())
 				if late := clk.Now().Sub(start) - failAt; late > 30*time.Second {
 					t.Fatalf("failure at +%v noticed %v later", failAt, late)
 				}
-				if _, err := f.Result(); err != nil {
-					t.Fatal(err)
+				if _, err := f.Result(); !errors.Is(err, ErrJobFailed) {
+					t.Fatalf("Result = %v, want ErrJobFailed", err)
 				}
 				d.Close()
 			}

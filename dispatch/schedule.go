@@ -47,18 +47,40 @@ const (
 // pollSchedule is the poll schedule of one kind of job.
 type pollSchedule struct {
 	quiet, interval, maxInterval time.Duration
-	steady                       uint16 // waits at interval before the doubling starts (at least 1)
+	steady                       uint8 // waits at interval before the doubling starts (at least 1)
 }
 
-// scheduleOf returns the schedule of the job id: the configured one, or
-// for a video generation, when WithPollSchedule left the defaults, the
-// video schedule.
+// scheduleOf returns the schedule of the job id: its kind's, with what
+// WithPollSchedule set in place of the defaults.
 func (d *Dispatcher) scheduleOf(id string) pollSchedule {
-	s := pollSchedule{quiet: d.cfg.quiet, interval: d.cfg.interval, maxInterval: d.cfg.maxInterval}
-	if !d.cfg.scheduleSet && familyOf(id) == webhook.FamilyVideo {
+	s := pollSchedule{quiet: defaultQuietPeriod, interval: defaultPollInterval, maxInterval: defaultMaxPollInterval}
+	if familyOf(id) == webhook.FamilyVideo {
 		s.quiet, s.interval, s.steady = videoQuietPeriod, videoPollInterval, videoSteadyPolls
 	}
+	if d.cfg.quiet > 0 {
+		s.quiet = d.cfg.quiet
+	}
+	if d.cfg.interval > 0 {
+		s.interval = d.cfg.interval
+	}
+	if d.cfg.maxInterval > 0 {
+		s.maxInterval = d.cfg.maxInterval
+	}
 	return s
+}
+
+// firstWait is how long a new wait on id goes before its job's first
+// read: the quiet period of its kind, spread by the jitter. Without a
+// poller it is when a wait that heard nothing is logged: the quiet period
+// of batches, whatever the kind.
+func (d *Dispatcher) firstWait(id string) time.Duration {
+	if d.cfg.poller == nil {
+		if d.cfg.quiet > 0 {
+			return d.cfg.quiet
+		}
+		return defaultQuietPeriod
+	}
+	return jittered(d.scheduleOf(id).quiet, d.cfg.jitter)
 }
 
 // notFoundRun counts the polls of a key in a row that found no job.
@@ -91,12 +113,7 @@ func (h *pollHeap) Pop() any {
 }
 
 // scheduleLocked puts the head f on the heap, due at the given unix ns.
-// With a Poller, the first poll of a wait (tries 0) comes no later than the
-// quiet period of its kind of job (see scheduleOf).
-func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint16) {
-	if tries == 0 && d.cfg.poller != nil {
-		due = min(due, d.nowNanos()+int64(d.scheduleOf(f.id).quiet))
-	}
+func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint8) {
 	f.due, f.tries = due, tries
 	heap.Push(&d.heap, f)
 	d.rearmLocked()
@@ -138,7 +155,33 @@ func (d *Dispatcher) rearmLocked() {
 type pollJob struct {
 	id    string
 	key   string
-	tries uint16
+	tries uint8
+	gen   uint32 // identifies the read, see Future.gen
+}
+
+// confirmLag is the wait before the read that confirms an event is
+// repeated, once, when it still shows the job running: the API's reads may
+// lag its events.
+const confirmLag = 2 * time.Second
+
+// hintLocked has key's job read now, because an event says it changed: the
+// read confirms the event, or finds it stale. One read per key at a time:
+// an event arriving while the key is being read gets one more read after
+// it, not a read of its own.
+func (d *Dispatcher) hintLocked(key string) {
+	h := d.waiters[key]
+	if h == nil || d.closed {
+		return
+	}
+	h.flags |= recheck
+	switch {
+	case h.flags&polling != 0:
+		h.flags |= hinted
+	case h.hidx >= 0:
+		h.due = d.nowNanos()
+		heap.Fix(&d.heap, int(h.hidx))
+		d.rearmLocked()
+	}
 }
 
 func (d *Dispatcher) onTimer(gen uint64) {
@@ -159,11 +202,19 @@ func (d *Dispatcher) onTimer(gen uint64) {
 			quiet = append(quiet, f.id) // logged once: not scheduled again
 			continue
 		}
-		jobs = append(jobs, pollJob{id: f.id, key: idKey(f.id), tries: f.tries})
+		f.flags |= polling
+		d.pollGen++
+		f.gen = d.pollGen
+		key := idKey(f.id)
+		if d.reading == nil {
+			d.reading = make(map[string]uint32)
+		}
+		d.reading[key] = f.gen
+		jobs = append(jobs, pollJob{id: f.id, key: key, tries: f.tries, gen: f.gen})
 	}
-	for k := range d.cfg.notFound {
+	for k := range d.notFound {
 		if d.waiters[k] == nil {
-			delete(d.cfg.notFound, k) // resolved or stopped between polls
+			delete(d.notFound, k) // resolved or stopped between polls
 		}
 	}
 	d.rearmLocked()
@@ -175,9 +226,9 @@ func (d *Dispatcher) onTimer(gen uint64) {
 			"if the job should have ended by now, check that the id is exactly as genai returned it "+
 			"(BatchJob.Name, GenerateVideosOperation.Name, the interaction's ID), "+
 			"that Gemini can reach the webhook URL, "+
-			"that the handler does not refuse the deliveries (its log says why; create the job with the webhook_config builders, or Track it), "+
-			"and consider WithPoller(GenAIPoller(client)) to read the job's state when no event comes",
-			slog.String("id", id), slog.Duration("waited", d.cfg.quiet))
+			"that the handler does not refuse the deliveries (its log says why; create the job with the Dispatcher's webhook_config), "+
+			"and consider passing the genai client to dispatch.New, so that the job's state is read when no event comes",
+			slog.String("id", truncateID(id)), slog.Duration("waited", d.firstWait(id)))
 	}
 
 	for i, j := range jobs {
@@ -199,13 +250,16 @@ func (d *Dispatcher) poll(j pollJob) {
 	}()
 	d.mu.Lock()
 	awaited := d.waiters[j.key] != nil
+	if !awaited {
+		d.readDoneLocked(j)
+	}
 	d.mu.Unlock()
 	if !awaited {
 		return // every wait on the job stopped while this poll was queued
 	}
 	ctx, cancel := context.WithTimeout(d.pollCtx, d.cfg.pollTimeout)
+	defer cancel()
 	ev, err := d.cfg.poller.Poll(ctx, j.id)
-	cancel()
 	if d.pollCtx.Err() != nil {
 		return // closing
 	}
@@ -219,7 +273,7 @@ func (d *Dispatcher) poll(j pollJob) {
 		if st.notFound {
 			msg = "dispatch: poll found no such job; its waits end if it stays so for " + notFoundSpan.String()
 		}
-		d.log.Warn(msg, slog.String("id", j.id), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
+		d.log.Warn(msg, slog.String("id", truncateID(j.id)), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
 	case ev != nil:
 		ev.Polled = true
 		if ev.Data.ID == "" || ev.Timestamp.IsZero() || ev.Raw == nil {
@@ -236,8 +290,12 @@ func (d *Dispatcher) poll(j pollJob) {
 			}
 			ev.Raw = envelopeJSON(ev)
 		}
-		if err := d.complete(d.pollCtx, ev); err != nil {
-			d.log.Warn("dispatch: polled event not recorded", slog.String("id", j.id), slog.Any("error", err))
+		d.keepDeliveredError(ctx, j.key, ev)
+		var buf [maxKeys]string
+		// The read's own deadline bounds the store calls too, so that a
+		// store that hangs cannot hold this read's slot for ever.
+		if err := d.record(ctx, eventKeys(ev.Type, ev.Data.ID, buf[:0]), ev, true); err != nil {
+			d.log.Warn("dispatch: polled event not recorded", slog.String("id", truncateID(j.id)), slog.Any("error", err))
 		}
 	}
 
@@ -247,49 +305,88 @@ func (d *Dispatcher) poll(j pollJob) {
 		return
 	}
 	// Still awaited (not terminal, an error, or a stale requires_action)
-	// and not rescheduled by a newer list: wait longer, or end the waits
-	// of a job that is not found.
+	// by the list this read was for, not rescheduled meanwhile: wait
+	// longer, or end the waits of a job that is not found.
+	d.readDoneLocked(j)
 	h := d.waiters[j.key]
-	if h == nil || h.hidx >= 0 {
-		delete(d.cfg.notFound, j.key)
+	if h == nil {
+		delete(d.notFound, j.key)
+	}
+	if h == nil || h.gen != j.gen || h.hidx >= 0 {
 		d.mu.Unlock()
 		return
 	}
+	again := h.flags
+	h.flags &^= polling | hinted
 	now := d.nowNanos()
 	if run, ok := d.notFoundLocked(j.key, st.notFound, now); ok {
 		h = d.takeLocked(j.key)
 		d.mu.Unlock()
-		gone := fmt.Errorf("%w: %s: %d polls in a row over %v answered 404 or 403 (last: %w)",
-			ErrJobNotFound, j.id, run.n, time.Duration(now-run.since), err)
-		d.log.Warn("dispatch: job not found; ending its waits", slog.String("id", j.id), slog.Any("error", err))
-		for f := h; f != nil; {
-			next := f.next
-			f.next, f.prev = nil, nil
-			f.finish(nil, gone)
-			f = next
-		}
+		gone := fmt.Errorf("%w: %s: %d reads in a row over %v answered 404 or 403 (last: %w)",
+			ErrJobNotFound, truncateID(j.id), run.n, time.Duration(now-run.since), err)
+		d.log.Warn("dispatch: job not found; ending its waits", slog.String("id", truncateID(j.id)), slog.Any("error", err))
+		finishAll(h, &result{err: gone})
 		return
 	}
 	tries := j.tries
-	if tries < math.MaxUint16 {
+	if tries < math.MaxUint8 {
 		tries++
 	}
-	wait := max(d.scheduleOf(j.id).backoff(j.tries, d.cfg.jitter), st.retryAfter)
+	var wait time.Duration
+	switch {
+	case err != nil && again&(hinted|recheck) != 0:
+		// The read an event asked for failed: try once more soon.
+		h.flags &^= recheck
+		wait = confirmLag
+	case err != nil:
+		wait = d.scheduleOf(j.id).backoff(j.tries, d.cfg.jitter)
+	case again&hinted != 0:
+		// An event came while the job was being read: read it again.
+	case again&recheck != 0:
+		h.flags &^= recheck
+		wait = confirmLag
+	default:
+		wait = d.scheduleOf(j.id).backoff(j.tries, d.cfg.jitter)
+	}
+	wait = max(wait, st.retryAfter)
 	d.scheduleLocked(h, now+int64(wait), tries)
 	d.mu.Unlock()
+}
+
+// keepDeliveredError gives ev, a failure read from the API, the
+// error_code and error_message of the delivered event it confirms when the
+// read has none: genai's BatchJob carries no error for the Gemini API, while
+// the batch.failed event does.
+func (d *Dispatcher) keepDeliveredError(ctx context.Context, key string, ev *webhook.Event) {
+	if eventError(ev) == nil || ev.Data.ErrorCode != "" {
+		return
+	}
+	got := d.load(ctx, key)
+	if got == nil || got.Polled || got.Type != ev.Type || got.Data.ErrorCode == "" && got.Data.ErrorMessage == "" {
+		return
+	}
+	ev.Data.ErrorCode, ev.Data.ErrorMessage = got.Data.ErrorCode, got.Data.ErrorMessage
+	ev.Raw = envelopeJSON(ev)
+}
+
+// readDoneLocked records that the read j is no longer in flight.
+func (d *Dispatcher) readDoneLocked(j pollJob) {
+	if d.reading[j.key] == j.gen {
+		delete(d.reading, j.key)
+	}
 }
 
 // notFoundLocked records whether the last poll of key found no job, and
 // reports the run of such polls once it is long enough to end the waits.
 func (d *Dispatcher) notFoundLocked(key string, notFound bool, now int64) (notFoundRun, bool) {
 	if !notFound {
-		delete(d.cfg.notFound, key)
+		delete(d.notFound, key)
 		return notFoundRun{}, false
 	}
-	if d.cfg.notFound == nil {
-		d.cfg.notFound = make(map[string]notFoundRun)
+	if d.notFound == nil {
+		d.notFound = make(map[string]notFoundRun)
 	}
-	run, ok := d.cfg.notFound[key]
+	run, ok := d.notFound[key]
 	if !ok {
 		run.since = now
 	}
@@ -297,27 +394,25 @@ func (d *Dispatcher) notFoundLocked(key string, notFound bool, now int64) (notFo
 		run.n++
 	}
 	if run.n >= notFoundPolls && now-run.since >= int64(notFoundSpan) {
-		delete(d.cfg.notFound, key)
+		delete(d.notFound, key)
 		return run, true
 	}
-	d.cfg.notFound[key] = run
+	d.notFound[key] = run
 	return run, false
-}
-
-// backoff is the wait after the poll numbered tries (from 0) of a job of
-// the default schedule.
-func (d *Dispatcher) backoff(tries uint16) time.Duration {
-	return d.scheduleOf("").backoff(tries, d.cfg.jitter)
 }
 
 // backoff is the wait after the poll numbered tries (from 0): interval for
 // the steady polls, then doubling, capped at maxInterval, spread by jitter.
-func (s pollSchedule) backoff(tries uint16, jitter float64) time.Duration {
+func (s pollSchedule) backoff(tries uint8, jitter float64) time.Duration {
 	w := s.interval
 	for i := max(s.steady, 1) - 1; i < tries && w < s.maxInterval; i++ {
 		w *= 2
 	}
-	w = min(w, s.maxInterval)
+	return min(jittered(min(w, s.maxInterval), jitter), s.maxInterval)
+}
+
+// jittered spreads w by ±jitter (a fraction).
+func jittered(w time.Duration, jitter float64) time.Duration {
 	if jitter > 0 {
 		w = time.Duration(float64(w) * (1 + jitter*(2*rand.Float64()-1)))
 	}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,14 +12,17 @@ import (
 
 // Store keeps what must outlive a single Deliver or Wait: events that
 // arrived before anyone waited for them, requires_action events already
-// consumed, and the jobs this receiver created. The default is in memory,
-// bounded by WithRetention; a store shared by several replicas makes a Wait
-// on one replica see an event delivered to another.
+// consumed, and the jobs a replica awaits. The default is in memory and
+// bounded (see New); a store shared by several replicas makes a Wait on one
+// replica see an event delivered to another, and lets any replica's handler
+// accept the events of a job another replica awaits.
 //
-// Keys are opaque strings made by the Dispatcher. A Store must be safe for
+// Keys are opaque strings made by the Dispatcher (a job's family and its
+// server-assigned id, at most a few hundred bytes). A Store must be safe for
 // concurrent use. Errors are returned to the caller: Deliver passes them on
-// (so the webhook handler answers 5xx and Gemini retries), Binding too,
-// and a Watch that cannot read the store logs the error and goes on waiting.
+// (so the webhook handler answers 5xx and Gemini retries), the binding
+// check too, and a Wait that cannot read the store logs the error and goes
+// on waiting.
 type Store interface {
 	// Save offers ev as key's event. It keeps ev, and reports true, only if
 	// ev supersedes the event key already holds and the event last consumed
@@ -32,23 +36,22 @@ type Store interface {
 	// Save refuses any event that does not supersede it. It reports whether
 	// this call used ev up, that is whether ev supersedes the event last
 	// consumed under key; of two calls with the same ev, at most one may
-	// report true, so that one pause goes to one wait.
+	// report true, so that one pause goes to one wait. The mark is kept for
+	// at least 72 hours, whatever other traffic the store sees.
 	Consume(ctx context.Context, key string, ev *webhook.Event) (bool, error)
-	// Track remembers that this receiver created the job behind key, with
-	// target the key of the job id that key is an alias of ("" for none).
-	Track(ctx context.Context, key, target string) error
-	// Tracked reports whether key was tracked and is still remembered, and
-	// its target.
-	Tracked(ctx context.Context, key string) (target string, ok bool, err error)
-}
-
-// Broadcaster is implemented by a Store shared by several replicas, so
-// that a wait pending on one replica resolves from an event delivered to
-// another. New calls Subscribe once; the store then calls wake (from any
-// goroutine, serially or not) for every event another replica's Save
-// accepted, with the key it was saved under. Close calls the returned
-// cancel, after which wake must not be called.
-type Broadcaster interface {
+	// Track remembers, for at least 72 hours after the last call, that a
+	// replica awaits the job behind key. A Dispatcher calls it when a wait
+	// starts, on every Store but its own in-memory default.
+	Track(ctx context.Context, key string) error
+	// Tracked reports whether key was tracked and is still remembered.
+	Tracked(ctx context.Context, key string) (bool, error)
+	// Subscribe is called once, by New. A store shared by several replicas
+	// then calls wake (from any goroutine, serially or not) for every event
+	// another replica's Save accepted, with the key it was saved under; and
+	// wake("", nil) when it may have missed some (after a reconnection), so
+	// that the Dispatcher reads the store again for every pending wait.
+	// Close calls the returned cancel, after which wake must not be called.
+	// A store used by one process only returns a cancel that does nothing.
 	Subscribe(wake func(key string, ev *webhook.Event)) (cancel func())
 }
 
@@ -58,13 +61,23 @@ type Broadcaster interface {
 // action, a is newer, or at the same timestamp (Gemini's are often to the
 // second) both ask for action but are different deliveries (distinct
 // webhook ids). A duplicate delivery of b never supersedes b. Any event
-// supersedes nil.
+// supersedes nil. Two requires_action events read from the API (see
+// Event.Polled) are told apart by the fingerprint of the pause that the
+// Dispatcher gives them as WebhookID ("read:" followed by the
+// interaction's step count and pending function call ids): a differs from b
+// if its fingerprint does, and it is not older.
 func Supersedes(a, b *webhook.Event) bool {
 	if b == nil {
 		return true
 	}
 	return supersedes(a, b.Timestamp, outcomeOf(b), b.WebhookID)
 }
+
+// readPausePrefix starts the WebhookID of a requires_action read from the
+// API: a fingerprint of the pause, not a delivery's webhook-id.
+const readPausePrefix = "read:"
+
+func isReadPause(webhookID string) bool { return strings.HasPrefix(webhookID, readPausePrefix) }
 
 // supersedes is Supersedes against an event known only by what ordering
 // needs of it.
@@ -79,6 +92,12 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 	case ao == webhook.OutcomeNeedsAction && bo.Terminal():
 		return false
 	}
+	if ao == webhook.OutcomeNeedsAction && bo == webhook.OutcomeNeedsAction && isReadPause(a.WebhookID) && isReadPause(webhookID) {
+		// Two pauses read from the API: the read's fingerprint tells them
+		// apart, whatever their update times (to the second, and moved by
+		// changes that are not a new pause).
+		return a.WebhookID != webhookID && !a.Timestamp.Before(at)
+	}
 	if !a.Timestamp.Equal(at) {
 		return a.Timestamp.After(at)
 	}
@@ -88,35 +107,6 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 	return ao == webhook.OutcomeNeedsAction && bo == webhook.OutcomeNeedsAction &&
 		a.WebhookID != "" && webhookID != "" && a.WebhookID != webhookID
 }
-
-// Defaults of the in-memory store, changed with WithRetention.
-const (
-	// DefaultRetention is how long an event nobody has waited for yet is
-	// kept: Gemini itself retries a delivery for 24 hours, so an app that
-	// waits later than that cannot count on the event anyway, and the
-	// poller covers it.
-	DefaultRetention = 24 * time.Hour
-	// DefaultMaxStored bounds the events the in-memory store keeps: past
-	// it, expired events go first, then the oldest. Events are a few
-	// hundred bytes, so this caps them at a few megabytes.
-	//
-	// Tracked jobs and consumed requires_action events are bounded apart,
-	// so that no burst of deliveries makes the store forget them: they are
-	// kept for TrackRetention (or the retention, if longer) after their
-	// last Track or Consume, at most 100,000 of them (or this bound, if
-	// larger), about 120 bytes each plus the key. A job tracked with a
-	// correlation key counts twice, so this is some 700 jobs created an
-	// hour for 72 hours. Past it the oldest is forgotten, and a warning
-	// logged: Binding may then refuse its events.
-	DefaultMaxStored = 10000
-	// TrackRetention is how long Track remembers a job: a batch may run 48
-	// hours before it expires, and its event may be retried for 24 more.
-	TrackRetention = 72 * time.Hour
-)
-
-// defaultMaxMarks is the least bound on the in-memory store's tracked jobs
-// and consumed events (see DefaultMaxStored).
-const defaultMaxMarks = 100_000
 
 // memoryStore is the default Store. Events and marks (tracked jobs and
 // consumed events) live in two maps, each bounded on its own and each with
@@ -153,7 +143,6 @@ type eventEntry struct {
 // markEntry says a key was tracked, or an event under it consumed, or both.
 type markEntry struct {
 	node
-	target   string
 	consumed *consumedMark
 	tracked  bool
 }
@@ -220,7 +209,7 @@ func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *mem
 		now:      now,
 		base:     now(),
 		ttl:      int64(ttl),
-		markTTL:  int64(max(ttl, TrackRetention)),
+		markTTL:  int64(max(ttl, markRetention)),
 		maxEv:    maxEvents,
 		maxMarks: max(defaultMaxMarks, maxEvents),
 		log:      slog.Default(),
@@ -293,29 +282,26 @@ func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) 
 	return used, nil
 }
 
-func (s *memoryStore) Track(_ context.Context, key, target string) error {
+func (s *memoryStore) Track(_ context.Context, key string) error {
 	now := s.clock()
 	s.mu.Lock()
 	m := s.touchMarkLocked(key, now)
 	m.tracked = true
-	if target != "" {
-		m.target = target
-	}
 	n := s.trimMarksLocked(now)
 	s.mu.Unlock()
 	s.logDropped(n)
 	return nil
 }
 
-func (s *memoryStore) Tracked(_ context.Context, key string) (string, bool, error) {
+func (s *memoryStore) Tracked(_ context.Context, key string) (bool, error) {
 	now := s.clock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if m := s.marks[key]; m != nil && m.tracked && now <= m.expires {
-		return m.target, true, nil
-	}
-	return "", false, nil
+	m := s.marks[key]
+	return m != nil && m.tracked && now <= m.expires, nil
 }
+
+func (s *memoryStore) Subscribe(func(string, *webhook.Event)) func() { return func() {} }
 
 // touchMarkLocked returns key's mark, made if need be, with its expiry
 // renewed, after dropping what has expired.
@@ -374,7 +360,7 @@ func (s *memoryStore) trimMarksLocked(now int64) int {
 
 func (s *memoryStore) logDropped(n int) {
 	if n > 0 {
-		s.log.Warn("dispatch: store: too many tracked jobs and consumed events; forgot the oldest, whose events Binding may now refuse",
+		s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
 			slog.Int("forgotten", n), slog.Int("max", s.maxMarks))
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genai/interactions/models/interactions"
+
 	"github.com/genaihook/genaihook/webhook"
 )
 
@@ -40,13 +42,13 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 	}, {
 		name: "tracked jobs",
 		write: func(s *memoryStore, key string, _ time.Time) {
-			s.Track(ctx, key, "")
+			s.Track(ctx, key)
 		},
 		held: func(s *memoryStore, key string) bool {
-			_, ok, _ := s.Tracked(ctx, key)
+			ok, _ := s.Tracked(ctx, key)
 			return ok
 		},
-		ttl:   TrackRetention,
+		ttl:   markRetention,
 		bound: func(s *memoryStore) { s.maxMarks = 3 },
 	}}
 	for _, tt := range tests {
@@ -81,10 +83,9 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 func TestMemoryStoreTrackOutlivesEvents(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	s := newMemoryStore(clk.Now, DefaultRetention, DefaultMaxStored)
-	const key, corr = "i/v1_mine", corrPrefix + "k-mine"
-	s.Track(ctx, key, "")
-	s.Track(ctx, corr, key)
+	s := newMemoryStore(clk.Now, defaultRetention, defaultMaxStored)
+	const key = "v1_mine"
+	s.Track(ctx, key)
 	pause := event(webhook.InteractionRequiresAction, "v1_mine", clk.Now())
 	pause.WebhookID = "msg_1"
 	if ok, err := s.Save(ctx, key, pause); !ok || err != nil {
@@ -92,17 +93,14 @@ func TestMemoryStoreTrackOutlivesEvents(t *testing.T) {
 	}
 	s.Consume(ctx, key, pause)
 
-	for i := range 2 * DefaultMaxStored {
+	for i := range 2 * defaultMaxStored {
 		clk.Advance(time.Second)
 		id := "other" + strconv.Itoa(i)
 		s.Save(ctx, "b/"+id, event(webhook.BatchSucceeded, "batches/"+id, clk.Now()))
 	}
 
-	if _, ok, _ := s.Tracked(ctx, key); !ok {
-		t.Errorf("job tracked %v ago forgotten after %d events", clk.Now().Sub(t0), 2*DefaultMaxStored)
-	}
-	if target, ok, _ := s.Tracked(ctx, corr); !ok || target != key {
-		t.Errorf("Tracked(correlation key) = %q, %v; want %q, true", target, ok, key)
+	if ok, _ := s.Tracked(ctx, key); !ok {
+		t.Errorf("job tracked %v ago forgotten after %d events", clk.Now().Sub(t0), 2*defaultMaxStored)
 	}
 	retry := *pause
 	if ok, _ := s.Save(ctx, key, &retry); ok {
@@ -141,16 +139,16 @@ func TestMemoryStoreReadsChangeNothing(t *testing.T) {
 	s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
 	s.Save(ctx, "i/v1_p", pause)
 	s.Consume(ctx, "i/v1_p", pause)
-	s.Track(ctx, "b/t", "")
+	s.Track(ctx, "b/t")
 	s.Load(ctx, "b/a")
 	s.Tracked(ctx, "b/t")
-	clk.Advance(TrackRetention + time.Hour)
+	clk.Advance(markRetention + time.Hour)
 	held := s.len()
 	for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
 		if ev, _ := s.Load(ctx, k); ev != nil {
 			t.Errorf("Load(%q) returned an expired event", k)
 		}
-		if _, ok, _ := s.Tracked(ctx, k); ok {
+		if ok, _ := s.Tracked(ctx, k); ok {
 			t.Errorf("Tracked(%q) after its retention", k)
 		}
 	}
@@ -172,7 +170,7 @@ func TestMemoryStoreMarkBound(t *testing.T) {
 	s.maxMarks = 3
 	s.log = slog.New(slog.NewTextHandler(&logs, nil))
 	tracked := func(k string) bool {
-		_, ok, _ := s.Tracked(ctx, k)
+		ok, _ := s.Tracked(ctx, k)
 		return ok
 	}
 	warnings := func() []string {
@@ -181,9 +179,9 @@ func TestMemoryStoreMarkBound(t *testing.T) {
 
 	pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
 	s.Consume(ctx, "i/v1_p", pause)
-	s.Track(ctx, "b/1", "")
-	s.Track(ctx, "b/2", "")
-	s.Track(ctx, "b/3", "")
+	s.Track(ctx, "b/1")
+	s.Track(ctx, "b/2")
+	s.Track(ctx, "b/3")
 	if ok, _ := s.Save(ctx, "i/v1_p", pause); !ok {
 		t.Error("the oldest mark, a consumed pause, was kept over the bound")
 	}
@@ -199,13 +197,13 @@ func TestMemoryStoreMarkBound(t *testing.T) {
 		t.Errorf("after the first drop, logged %q; want one warning of 1 forgotten", w)
 	}
 
-	s.Track(ctx, "b/4", "")
-	s.Track(ctx, "b/5", "")
+	s.Track(ctx, "b/4")
+	s.Track(ctx, "b/5")
 	if w := warnings(); len(w) != 1 {
 		t.Errorf("warned %d times within a minute", len(w))
 	}
 	clk.Advance(time.Minute)
-	s.Track(ctx, "b/6", "")
+	s.Track(ctx, "b/6")
 	if w := warnings(); len(w) != 2 || !strings.Contains(w[1], "forgotten=3") {
 		t.Errorf("a minute later, logged %q; want a second warning of 3 forgotten", w)
 	}
@@ -224,7 +222,7 @@ func BenchmarkMemoryStore(b *testing.B) {
 	}
 	ev := event(webhook.BatchSucceeded, "batches/job", time.Now())
 	fresh := func() *memoryStore {
-		s := newMemoryStore(time.Now, DefaultRetention, DefaultMaxStored)
+		s := newMemoryStore(time.Now, defaultRetention, defaultMaxStored)
 		s.log = slog.New(slog.DiscardHandler)
 		return s
 	}
@@ -242,13 +240,13 @@ func BenchmarkMemoryStore(b *testing.B) {
 	})
 	b.Run("LoadHit", func(b *testing.B) {
 		s := fresh()
-		for _, k := range keys[:DefaultMaxStored] {
+		for _, k := range keys[:defaultMaxStored] {
 			s.Save(ctx, k, ev)
 		}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if got, _ := s.Load(ctx, keys[i%DefaultMaxStored]); got == nil {
+			if got, _ := s.Load(ctx, keys[i%defaultMaxStored]); got == nil {
 				b.Fatal("Load missed")
 			}
 			i++
@@ -259,7 +257,7 @@ func BenchmarkMemoryStore(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			s.Track(ctx, keys[i%pool], "")
+			s.Track(ctx, keys[i%pool])
 			i++
 		}
 	})
@@ -285,19 +283,54 @@ func BenchmarkMemoryStore(b *testing.B) {
 		for b.Loop() {
 			before := heap()
 			s := fresh()
-			for _, k := range keys[:DefaultMaxStored] {
+			for _, k := range keys[:defaultMaxStored] {
 				s.Save(ctx, k, ev)
 			}
 			mid := heap()
 			for _, k := range keys[:defaultMaxMarks] {
-				s.Track(ctx, k, "")
+				s.Track(ctx, k)
 			}
 			after := heap()
 			runtime.KeepAlive(s)
-			perEvent = float64(mid-before) / DefaultMaxStored
+			perEvent = float64(mid-before) / defaultMaxStored
 			perMark = float64(after-mid) / defaultMaxMarks
 		}
 		b.ReportMetric(perEvent, "B/event")
 		b.ReportMetric(perMark, "B/tracked")
 	})
+}
+
+// Pauses read from the API are told apart by their fingerprint, not their
+// update time: the same pause read again, even stamped later, is not new;
+// another pause stamped in the same second is.
+func TestReadPausesByFingerprint(t *testing.T) {
+	read := func(fp string, ts time.Time) *webhook.Event {
+		ev := event(webhook.InteractionRequiresAction, "v1_x", ts)
+		ev.Polled, ev.WebhookID = true, fp
+		return ev
+	}
+	first := read(readPausePrefix+"1:call_1", t0)
+	tests := []struct {
+		name string
+		a    *webhook.Event
+		want bool
+	}{
+		{"the same pause read again", read(readPausePrefix+"1:call_1", t0), false},
+		{"the same pause, updated later", read(readPausePrefix+"1:call_1", t0.Add(time.Minute)), false},
+		{"another pause in the same second", read(readPausePrefix+"3:call_1:call_2", t0), true},
+		{"another pause, stamped earlier", read(readPausePrefix+"3:call_1:call_2", t0.Add(-time.Second)), false},
+	}
+	for _, tt := range tests {
+		if got := Supersedes(tt.a, first); got != tt.want {
+			t.Errorf("%s: Supersedes = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	in := &interactions.Interaction{Steps: []interactions.Step{
+		{FunctionCallStep: &interactions.FunctionCallStep{ID: "call_1"}},
+		{FunctionResultStep: &interactions.FunctionResultStep{}},
+		{FunctionCallStep: &interactions.FunctionCallStep{ID: "call_2"}},
+	}}
+	if got, want := pauseFingerprint(in), readPausePrefix+"3:call_1:call_2"; got != want {
+		t.Errorf("pauseFingerprint = %q, want %q", got, want)
+	}
 }

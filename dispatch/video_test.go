@@ -79,44 +79,46 @@ func TestVideoWithoutResult(t *testing.T) {
 			ctx := context.Background()
 
 			// The poller maps the operation to its event.
-			ev, err := GenAIPoller(client).Poll(ctx, testVideoOp)
+			ev, err := genAIPoller(client).Poll(ctx, testVideoOp)
 			if err != nil || ev == nil || ev.Type != webhook.VideoGenerated {
 				t.Fatalf("Poll = %+v, %v", ev, err)
 			}
-			check(t, "polled event", EventError(ev), tt.wantErr, tt.wantMsg)
+			check(t, "polled event", eventError(ev), tt.wantErr, tt.wantMsg)
 			if ev.Data.VideoURI != tt.wantURI {
 				t.Errorf("video_uri = %q, want %q", ev.Data.VideoURI, tt.wantURI)
 			}
 
-			// A webhook said video.generated; the operation read back says
-			// otherwise.
-			d := mustNew(t, WithLogger(nil))
+			// A webhook said video.generated; the operation read back
+			// decides.
+			clk := newFakeClock()
+			d, err := New(client, testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer d.Close()
+			f := d.Watch(ctx, testVideoOp)
 			if err := d.Deliver(ctx, event(webhook.VideoGenerated, testVideoOp, t0)); err != nil {
 				t.Fatal(err)
 			}
-			op, err := WaitVideo(ctx, d, client, &genai.GenerateVideosOperation{Name: testVideoOp})
-			check(t, "WaitVideo after a webhook", err, tt.wantErr, tt.wantMsg)
-			if op == nil || !op.Done {
-				t.Errorf("WaitVideo op = %+v, want the done operation", op)
-			}
-			var je *JobError
-			if errors.As(err, &je) && je.Polled {
-				t.Errorf("JobError.Polled = true after a webhook")
+			drive(t, clk, f.Done())
+			ev, err = f.Result()
+			check(t, "Wait after a webhook", err, tt.wantErr, tt.wantMsg)
+			if op, _ := ev.Job.(*genai.GenerateVideosOperation); op == nil || !op.Done {
+				t.Errorf("Event.Job = %+v, want the done operation", ev.Job)
 			}
 
-			// The poller finds it for WaitVideo.
-			clk := newFakeClock()
-			dp := mustNew(t, WithLogger(nil), WithPoller(GenAIPoller(client)), WithClock(clk.Now), WithAfterFunc(clk.AfterFunc))
+			// No webhook: the poll finds it.
+			clk = newFakeClock()
+			dp, err := New(client, testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer dp.Close()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_, err = WaitVideo(ctx, dp, client, &genai.GenerateVideosOperation{Name: testVideoOp})
-			}()
-			drive(t, clk, done)
-			check(t, "WaitVideo after a poll", err, tt.wantErr, tt.wantMsg)
-			if s := dp.Stats(); s.ResolvedByPoll != 1 {
+			f = dp.Watch(ctx, testVideoOp)
+			drive(t, clk, f.Done())
+			_, err = f.Result()
+			check(t, "Wait after a poll", err, tt.wantErr, tt.wantMsg)
+			if s := dp.stats(); s.resolvedByPoll != 1 {
 				t.Errorf("Stats = %+v", s)
 			}
 		})

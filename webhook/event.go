@@ -120,9 +120,16 @@ type Event struct {
 	// Auth says how the delivery was authenticated (scheme, key, webhook-id,
 	// timestamp). Handler sets it; it is zero for Parse and for polled events.
 	Auth verify.Result
-	// Polled is true when the event was not delivered but built by
-	// dispatch's fallback poller from the job's state.
+	// Polled is true when the event was not delivered but built from the
+	// job's state as the API reported it: by dispatch, which reads the job
+	// back to confirm each delivery and polls when none comes.
 	Polled bool
+	// Job is the job as the API reported it when the event was built from
+	// it (Polled is then true): a *genai.BatchJob, a
+	// *genai.GenerateVideosOperation or an *interactions.Interaction of
+	// google.golang.org/genai. It is nil for a delivery. An event handed to
+	// several waiters shares one Job: treat it as read-only.
+	Job any
 }
 
 // Data is the "data" object of an event. Fields Gemini did not send are

@@ -161,13 +161,13 @@ func ExampleWithBinding() {
 	// The job was created with genai.WebhookConfig{Uris: ..., UserMetadata:
 	// binder.Metadata("report-7")}; Gemini echoes it on each of its events.
 	gemini := &webhooktest.Sender{Keys: keys, Retry: []time.Duration{}}
-	own := webhooktest.InteractionCompleted("v1_ChdOdXRoYXJH")
+	own := webhooktest.NewPayload(webhook.InteractionCompleted, "v1_ChdOdXRoYXJH")
 	own.UserMetadata = binder.Metadata("report-7")
 	d, _ := gemini.Serve(context.Background(), h, own)
 	fmt.Println(d.Attempts[0].Status)
 
 	// Another customer's job, validly signed by Google, replayed here.
-	foreign := webhooktest.InteractionCompleted("v1_Q2hkT2RYUm")
+	foreign := webhooktest.NewPayload(webhook.InteractionCompleted, "v1_Q2hkT2RYUm")
 	foreign.UserMetadata = map[string]any{"customer": "acme"}
 	d, _ = gemini.Serve(context.Background(), h, foreign)
 	fmt.Println(d.Attempts[0].Status)

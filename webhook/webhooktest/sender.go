@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -31,11 +30,11 @@ const GeminiIssuer = "https://generativelanguage.googleapis.com"
 // the JWT audience there when Sender.Audience is empty.
 const ServeURL = "https://example.com/webhook"
 
-// DefaultRetry is the wait before each retry when Sender.Retry is nil: the
-// exponential Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h,
-// 10 h), seven attempts within 24 hours, as Gemini promises. Tests set
-// Sender.Retry or Sender.Sleep rather than wait. Do not modify it.
-var DefaultRetry = []time.Duration{
+// GeminiRetry is Gemini's retry schedule, for Sender.Retry: the waits before
+// each retry of the exponential Standard Webhooks schedule (5 s, 5 min,
+// 30 min, 2 h, 5 h, 10 h), seven attempts within 24 hours. A test that uses
+// it injects Sender.Sleep rather than wait. Do not modify it.
+var GeminiRetry = []time.Duration{
 	5 * time.Second,
 	5 * time.Minute,
 	30 * time.Minute,
@@ -71,10 +70,12 @@ var defaultClient = &http.Client{
 // any answer but 2xx, keeping the webhook-id and re-signing each attempt
 // with its own timestamp.
 //
-// Set Secrets for a static webhook (HMAC) or Keys for a dynamic one, the
-// other fields as needed, then call Send, Serve or their batch forms. Do not
-// change the fields while a delivery is in flight; otherwise a Sender is
-// safe for concurrent use, and it must not be copied after first use.
+// NewSender returns one with fresh test keys and the Verifier that accepts
+// them. Or set Secrets for a static webhook (HMAC) or Keys for a dynamic one,
+// the other fields as needed, then deliver with Serve (in process, to an
+// http.Handler) or Send (over HTTP, to a URL). Do not change the fields while
+// a delivery is in flight; otherwise a Sender is safe for concurrent use, and
+// it must not be copied after first use.
 type Sender struct {
 	// Secrets sign static deliveries ("whsec_…", as verify.Config takes
 	// them). Each secret adds one "v1," entry to webhook-signature, as
@@ -98,14 +99,15 @@ type Sender struct {
 	// Now is the clock read at each attempt for webhook-timestamp (and to
 	// fill a zero Payload.Timestamp); nil means time.Now.
 	Now func() time.Time
-	// Retry is the wait before each retry; its length is the number of
-	// retries after the first attempt. nil means DefaultRetry; an empty
-	// non-nil slice means a single attempt. Tests compress it, e.g.
-	// []time.Duration{0, 0, 0}.
+	// Retry is the wait before each retry of an attempt that got no 2xx
+	// answer; its length is the number of retries. Nil (or empty) means a
+	// single attempt, so that a failing handler fails its test at once.
+	// GeminiRetry is Gemini's schedule; []time.Duration{0, 0} retries
+	// twice without waiting.
 	Retry []time.Duration
-	// Sleep waits between attempts (and for Faults.Delay); it must return
-	// early with an error when ctx ends. nil means a real timer. A test can
-	// inject one that advances a fake clock instead.
+	// Sleep waits between attempts; it must return early with an error when
+	// ctx ends. nil means a real timer. A test can inject one that advances
+	// a fake clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Faults are deliberate misbehaviours, for testing a receiver's
 	// defences. The zero value sends correct deliveries.
@@ -113,6 +115,73 @@ type Sender struct {
 
 	mu      sync.Mutex
 	history []*Delivery
+}
+
+// NewSender returns a Sender with fresh test credentials for scheme, and a
+// Verifier that accepts what it signs, so that a handler test needs no
+// secret or key of its own:
+//
+//   - verify.SchemeHMAC (or ""): a static webhook; the Sender signs with a
+//     new random "whsec_" secret, the Verifier holds it in Config.Secrets.
+//   - verify.SchemeEd25519: a dynamic webhook as live deliveries carry it
+//     ("v1a"); the Sender signs with NewKeys, the Verifier fetches their
+//     JWKS in process (its Config.JWKSURL is verify.GeminiJWKSURL, but its
+//     Config.HTTPClient answers from the Keys without any network, so no
+//     server runs and nothing needs closing). A webhook.Handler passes
+//     dynamic deliveries on only with a binding check: give it
+//     webhook.WithBinding, or webhook.InsecureSkipBinding in a test.
+//   - verify.SchemeJWT: the RS256 JWT form Google documents, likewise, with
+//     the Sender's Audience and the Verifier's both ServeURL.
+//
+// The Sender's other fields are zero: one attempt per delivery, no faults.
+// Like the httptest helpers NewSender is for tests: it panics if scheme is
+// unknown or a key cannot be generated.
+func NewSender(scheme verify.Scheme) (*Sender, *verify.Verifier) {
+	var s *Sender
+	var cfg verify.Config
+	switch scheme {
+	case "", verify.SchemeHMAC:
+		secret := newSigningSecret()
+		s = &Sender{Secrets: []string{secret}}
+		cfg.Secrets = []string{secret}
+	case verify.SchemeEd25519, verify.SchemeJWT:
+		s = &Sender{Keys: NewKeys(), Scheme: scheme}
+		cfg.JWKSURL = verify.GeminiJWKSURL
+		cfg.HTTPClient = &http.Client{Transport: keysTransport{s.Keys}}
+		if scheme == verify.SchemeJWT {
+			s.Audience, cfg.Audience = ServeURL, ServeURL
+		}
+	default:
+		panic(fmt.Sprintf("webhooktest: NewSender: unknown signature scheme %q", scheme))
+	}
+	v, err := verify.New(cfg)
+	if err != nil {
+		panic("webhooktest: NewSender: " + err.Error())
+	}
+	return s, v
+}
+
+// keysTransport answers every request with the JWKS of its Keys, in
+// process: a Verifier's HTTP client that reaches no network.
+type keysTransport struct{ keys *Keys }
+
+func (t keysTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	rec := httptest.NewRecorder()
+	t.keys.ServeHTTP(rec, req)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
+}
+
+// newSigningSecret returns "whsec_" and the standard base64 of 32 random
+// bytes, the form of Standard Webhooks secrets.
+func newSigningSecret() string {
+	b := make([]byte, 32)
+	crand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
 // Faults make a Sender misbehave in the ways a receiver must survive. Each
@@ -123,14 +192,6 @@ type Faults struct {
 	// signature, as when Gemini retries because an answer was lost. They
 	// are recorded as attempts with Duplicate set.
 	Duplicate int
-	// Reorder makes SendAll and ServeAll deliver in a shuffled order
-	// (never the given one, for two or more payloads), drawn from Seed.
-	Reorder bool
-	// Seed seeds the shuffle of Reorder: the same seed, the same order.
-	Seed uint64
-	// Delay is a wait, through Sleep, before the first attempt of each
-	// delivery: an event that arrives late, e.g. after a fallback poll.
-	Delay time.Duration
 	// TimestampSkew shifts the sender's signing clock: webhook-timestamp
 	// (and a JWT's iat and exp) is Now plus TimestampSkew, correctly
 	// signed. Negative is a stale delivery (a replay), positive one from
@@ -205,69 +266,20 @@ func (d *Delivery) OK() bool {
 // It returns the Delivery, recorded in History, whatever happened.
 //
 // Send returns an error wrapping ErrUndelivered if no attempt got a 2xx
-// answer, the context's error if ctx ended first, or an error (and a nil
-// Delivery) if the Sender cannot sign: no Secrets or Keys for the Scheme,
-// or a secret that is not base64.
+// answer, an error wrapping the context's error if ctx ended first, an
+// error (and a Delivery without attempts) if url does not parse, or an
+// error (and a nil Delivery) if the Sender cannot sign: no Secrets or Keys
+// for the Scheme, or a secret that is not base64.
 func (s *Sender) Send(ctx context.Context, url string, p Payload) (*Delivery, error) {
 	return s.deliver(ctx, url, p, s.overHTTP())
 }
 
-// Serve delivers p in-process to h, as Send does over the network: each
-// attempt is a server-side request to ServeURL answered into an
+// Serve delivers p in process to h, as Send does over the network, with the
+// same arguments in the same order: each attempt is a server-side request
+// to ServeURL, as httptest.NewRequest makes, answered into an
 // httptest.ResponseRecorder. It fails as Send does.
 func (s *Sender) Serve(ctx context.Context, h http.Handler, p Payload) (*Delivery, error) {
 	return s.deliver(ctx, ServeURL, p, inProcess(h))
-}
-
-// SendAll delivers each payload with Send, one after the other, in a
-// shuffled order when Faults.Reorder is set. It returns the deliveries in
-// the order they were made, and the errors of those that failed, joined.
-// It stops early only when ctx ends.
-func (s *Sender) SendAll(ctx context.Context, url string, ps []Payload) ([]*Delivery, error) {
-	return s.deliverAll(ctx, url, ps, s.overHTTP())
-}
-
-// ServeAll is SendAll delivering in-process to h, as Serve does.
-func (s *Sender) ServeAll(ctx context.Context, h http.Handler, ps []Payload) ([]*Delivery, error) {
-	return s.deliverAll(ctx, ServeURL, ps, inProcess(h))
-}
-
-// Request returns one signed delivery of p to url, with a fresh webhook-id
-// and the timestamp of Now, as a client request to send with an
-// http.Client or to pass to a handler's ServeHTTP. The signing Faults
-// (TimestampSkew, TamperBody, TamperSignature, WrongSecret, OmitHeaders)
-// apply. It is not recorded in History. Give p a Timestamp to know the
-// body in advance: p.Body() is then what the request carries (unless
-// TamperBody). Like httptest.NewRequest, Request panics if it cannot make
-// the request: url does not parse, or the Sender cannot sign (see Send).
-func (s *Sender) Request(p Payload, url string) *http.Request {
-	scheme, err := s.scheme()
-	if err != nil {
-		panic(err)
-	}
-	p = s.fill(p)
-	body := p.Body()
-	req, _, err := s.newRequest(context.Background(), scheme, url, newWebhookID(), body, s.now(), false)
-	if err != nil {
-		panic(err)
-	}
-	return req
-}
-
-// Sign returns the webhook-signature header value for a delivery with this
-// id, timestamp and body, in the Sender's scheme, with the signing Faults
-// applied (WrongSecret, TamperSignature; TimestampSkew only through iat and
-// exp of a JWT, since ts is signed as given). audience is the JWT aud; empty
-// means Sender.Audience. It fails as Send does when the Sender cannot sign.
-func (s *Sender) Sign(webhookID string, ts time.Time, body []byte, audience string) (string, error) {
-	scheme, err := s.scheme()
-	if err != nil {
-		return "", err
-	}
-	if audience == "" {
-		audience = s.Audience
-	}
-	return s.sign(scheme, webhookID, ts, ts.Add(s.Faults.TimestampSkew), body, audience)
 }
 
 // History returns every delivery made so far, oldest first, including ones
@@ -321,51 +333,22 @@ func inProcess(h http.Handler) transport {
 	}}
 }
 
-func (s *Sender) deliverAll(ctx context.Context, url string, ps []Payload, do transport) ([]*Delivery, error) {
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
-	if s.Faults.Reorder {
-		shuffle(order, s.Faults.Seed)
-	}
-	var ds []*Delivery
-	var errs []error
-	for _, i := range order {
-		d, err := s.deliver(ctx, url, ps[i], do)
-		if d != nil {
-			ds = append(ds, d)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil || d == nil {
-				break
-			}
-		}
-	}
-	return ds, errors.Join(errs...)
-}
-
 func (s *Sender) deliver(ctx context.Context, url string, p Payload, do transport) (*Delivery, error) {
 	scheme, err := s.scheme()
 	if err != nil {
 		return nil, err
 	}
 	p = s.fill(p)
-	d := &Delivery{WebhookID: newWebhookID(), URL: url, Payload: p, Body: p.Body()}
+	id := p.WebhookID
+	if id == "" {
+		id = newWebhookID()
+	}
+	d := &Delivery{WebhookID: id, URL: url, Payload: p, Body: p.Body()}
 	s.mu.Lock()
 	s.history = append(s.history, d)
 	s.mu.Unlock()
 
-	if s.Faults.Delay > 0 {
-		if err := s.sleep(ctx, s.Faults.Delay); err != nil {
-			return d, fmt.Errorf("webhooktest: delivery %s: %w", d.WebhookID, err)
-		}
-	}
 	retry := s.Retry
-	if retry == nil {
-		retry = DefaultRetry
-	}
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return d, fmt.Errorf("webhooktest: delivery %s: %w", d.WebhookID, err)
@@ -634,22 +617,4 @@ func flipBit(s string, enc *base64.Encoding) string {
 	}
 	b[0] ^= 1
 	return enc.EncodeToString(b)
-}
-
-// shuffle permutes order with a generator seeded by seed. A shuffle that
-// happens to leave every item in place would make Faults.Reorder a no-op,
-// so such a result is rotated by one.
-func shuffle(order []int, seed uint64) {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	for i, v := range order {
-		if v != i {
-			return
-		}
-	}
-	if len(order) > 1 {
-		first := order[0]
-		copy(order, order[1:])
-		order[len(order)-1] = first
-	}
 }

@@ -1,10 +1,13 @@
-package webhooktest
+package geminitest
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
 // Outcome is how a test ends a job on a Server: Succeed, Fail(code, msg),
@@ -31,7 +34,9 @@ var (
 	// Succeed completes a job: a batch becomes BATCH_STATE_SUCCEEDED
 	// (batch.succeeded), a video operation done with one generated video
 	// per requested sample (video.generated), an interaction completed
-	// (interaction.completed).
+	// (interaction.completed) with a text output, or for a video
+	// interaction a video output (see Server.Trigger and the interactions
+	// section of the package documentation).
 	Succeed = Outcome{kind: outcomeSucceed}
 	// Expire expires a batch (BATCH_STATE_EXPIRED, batch.expired). It does
 	// not apply to videos or interactions.
@@ -115,6 +120,7 @@ type fakeHookConfig struct {
 // fakeJob is a batch, a video operation or an interaction.
 type fakeJob struct {
 	kind  jobKind
+	seq   uint64 // creation order, for page tokens
 	name  string // batches/{id}, models/{m}/operations/{op}, or the interaction id
 	short string // {id}, {op}, or the interaction id
 	model string // batches and videos: "models/…"; interactions: as sent
@@ -126,7 +132,6 @@ type fakeJob struct {
 	updated     time.Time
 	ended       time.Time
 	hook        *fakeHookConfig
-	hookRaw     any // interactions: webhook_config as sent, echoed back
 
 	errCode int
 	errMsg  string
@@ -138,6 +143,11 @@ type fakeJob struct {
 
 	// videos
 	samples []string // generated file names
+
+	// interactions
+	video       bool   // asked for a video output; samples then holds its file
+	videoInline bool   // asked for it inline, not by URI
+	serviceTier string // as sent, echoed
 
 	timer *time.Timer
 }
@@ -195,7 +205,7 @@ func (s *Server) Finish(id string, o Outcome) error {
 	}
 	j := s.lookupLocked(id)
 	if j == nil {
-		return fmt.Errorf("webhooktest: Finish: no job %q", id)
+		return fmt.Errorf("geminitest: Finish: no job %q", id)
 	}
 	return s.finishLocked(j, o)
 }
@@ -228,14 +238,14 @@ var errJobEnded = errors.New("job has already ended")
 // finishLocked applies o to j, then emits the event. s.mu must be held.
 func (s *Server) finishLocked(j *fakeJob, o Outcome) error {
 	if j.terminal() {
-		return fmt.Errorf("webhooktest: Finish %s %s: %w (%s)", j.kind, j.name, errJobEnded, j.state)
+		return fmt.Errorf("geminitest: Finish %s %s: %w (%s)", j.kind, j.name, errJobEnded, j.state)
 	}
 	if !o.applies(j.kind) {
-		return fmt.Errorf("webhooktest: Finish %s %s: outcome %v does not apply to a %s", j.kind, j.name, o, j.kind)
+		return fmt.Errorf("geminitest: Finish %s %s: outcome %v does not apply to a %s", j.kind, j.name, o, j.kind)
 	}
 	now := s.now()
 	j.updated = now
-	var p Payload
+	var p webhooktest.Payload
 	emit := true
 	switch j.kind {
 	case kindBatch:
@@ -243,7 +253,7 @@ func (s *Server) finishLocked(j *fakeJob, o Outcome) error {
 	case kindVideo:
 		p, emit = s.finishVideoLocked(j, o)
 	default:
-		p = finishInteraction(j, o)
+		p = s.finishInteractionLocked(j, o)
 	}
 	if j.terminal() {
 		j.ended = now
@@ -275,7 +285,6 @@ func (s *Server) startTimerLocked(j *fakeJob) {
 			o = Succeed
 		}
 		_ = s.finishLocked(j, o) // cannot fail: checked above
-
 	})
 }
 
@@ -288,3 +297,22 @@ func (s *Server) allJobsLocked() []*fakeJob {
 	}
 	return all
 }
+
+// event returns the payload of an event of type t about the job id, with
+// the further data fields kv, given as name, value pairs.
+func event(t webhook.EventType, id string, kv ...any) webhooktest.Payload {
+	p := webhooktest.NewPayload(t, id)
+	for i := 0; i+1 < len(kv); i += 2 {
+		p.Data[kv[i].(string)] = kv[i+1]
+	}
+	return p
+}
+
+// nextSeqLocked returns the creation sequence number of a new resource.
+// s.mu must be held.
+func (s *Server) nextSeqLocked() uint64 {
+	s.seq++
+	return s.seq
+}
+
+func (j *fakeJob) order() uint64 { return j.seq }

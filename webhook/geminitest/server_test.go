@@ -1,4 +1,4 @@
-package webhooktest_test
+package geminitest_test
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/geminitest"
 	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
@@ -54,7 +55,7 @@ type receiver struct {
 // the receiver's own URL (the audience of JWT deliveries).
 func newReceiver(t *testing.T, cfg func(url string) verify.Config) *receiver {
 	t.Helper()
-	binder, err := webhook.NewBinder([]byte("webhooktest receiver binder key, 32+ bytes"))
+	binder, err := webhook.NewBinder([]byte("geminitest receiver binder key, 32+ bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,20 +153,20 @@ func staticReceiver(t *testing.T, secrets ...string) *receiver {
 	return newReceiver(t, func(string) verify.Config { return verify.Config{Secrets: secrets} })
 }
 
-func dynamicReceiver(t *testing.T, srv *webhooktest.Server) *receiver {
+func dynamicReceiver(t *testing.T, srv *geminitest.Server) *receiver {
 	return newReceiver(t, func(url string) verify.Config {
 		return verify.Config{JWKSURL: srv.JWKSURL(), Audience: url}
 	})
 }
 
-func newServer(t *testing.T) (*webhooktest.Server, *genai.Client) {
+func newServer(t *testing.T) (*geminitest.Server, *genai.Client) {
 	t.Helper()
-	srv := webhooktest.NewServer()
+	srv := geminitest.NewServer()
 	t.Cleanup(srv.Close)
 	return srv, srv.Client(t.Context())
 }
 
-func waitIdle(t *testing.T, srv *webhooktest.Server) {
+func waitIdle(t *testing.T, srv *geminitest.Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -174,7 +175,7 @@ func waitIdle(t *testing.T, srv *webhooktest.Server) {
 	}
 }
 
-func finish(t *testing.T, srv *webhooktest.Server, id string, o webhooktest.Outcome) {
+func finish(t *testing.T, srv *geminitest.Server, id string, o geminitest.Outcome) {
 	t.Helper()
 	if err := srv.Finish(id, o); err != nil {
 		t.Fatalf("Finish(%q, %v): %v", id, o, err)
@@ -215,7 +216,9 @@ func wantAPIError(t *testing.T, err error, code int, status string) genai.APIErr
 	return ae
 }
 
-func wantInteractionsError(t *testing.T, err error, code int) {
+// wantWebhooksError checks an error of the webhooks client, which hands
+// the body over undecoded: Google's error shape.
+func wantWebhooksError(t *testing.T, err error, code int) {
 	t.Helper()
 	var ae *apierrors.APIError
 	if !errors.As(err, &ae) {
@@ -262,7 +265,7 @@ func TestServerBatchInlinedDynamic(t *testing.T) {
 		t.Fatalf("Get before Finish = %+v, %v", got, err)
 	}
 
-	finish(t, srv, job.Name, webhooktest.Succeed)
+	finish(t, srv, job.Name, geminitest.Succeed)
 	got, err = c.Batches.Get(ctx, job.Name, nil)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
@@ -285,7 +288,7 @@ func TestServerBatchInlinedDynamic(t *testing.T) {
 	}
 	ds := srv.Deliveries()
 	if len(ds) != 1 || !ds[0].Done || ds[0].Err != nil || ds[0].URL != rc.URL || ds[0].Webhook != "" ||
-		ds[0].Scheme != verify.SchemeEd25519 || ds[0].JobID != job.Name || !ds[0].Delivery.OK() {
+		ds[0].Scheme != verify.SchemeEd25519 || ds[0].JobID != job.Name || len(ds[0].Attempts) != 1 {
 		t.Errorf("Deliveries() = %+v", ds)
 	}
 }
@@ -317,29 +320,29 @@ func TestServerBatchOutcomesStatic(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		outcome   webhooktest.Outcome
+		outcome   geminitest.Outcome
 		cancel    bool // through Batches.Cancel instead of Finish
 		shortID   bool // Finish with the bare id
 		wantState genai.JobState
 		wantType  webhook.EventType
 		check     func(t *testing.T, job *genai.BatchJob, ev *webhook.Event)
 	}{
-		{name: "succeed", outcome: webhooktest.Succeed, wantState: genai.JobStateSucceeded, wantType: webhook.BatchSucceeded,
+		{name: "succeed", outcome: geminitest.Succeed, wantState: genai.JobStateSucceeded, wantType: webhook.BatchSucceeded,
 			check: func(t *testing.T, job *genai.BatchJob, ev *webhook.Event) {
 				if job.Dest == nil || !strings.HasPrefix(job.Dest.FileName, "files/") {
 					t.Errorf("Dest = %+v, want a responses file", job.Dest)
 				}
-				if !strings.Contains(ev.Data.OutputFileURI, job.Dest.FileName+":download") {
-					t.Errorf("output_file_uri = %q, want the download URI of %s", ev.Data.OutputFileURI, job.Dest.FileName)
+				if ev.Data.OutputFileURI != job.Dest.FileName {
+					t.Errorf("output_file_uri = %q, want the file batches.get names, %q", ev.Data.OutputFileURI, job.Dest.FileName)
 				}
 			}},
-		{name: "fail", outcome: webhooktest.Fail(13, "internal error"), shortID: true, wantState: genai.JobStateFailed, wantType: webhook.BatchFailed,
+		{name: "fail", outcome: geminitest.Fail(13, "internal error"), shortID: true, wantState: genai.JobStateFailed, wantType: webhook.BatchFailed,
 			check: func(t *testing.T, job *genai.BatchJob, ev *webhook.Event) {
 				if n, ok := ev.Data.ErrorCode.Int(); !ok || n != 13 || ev.Data.ErrorMessage != "internal error" {
 					t.Errorf("error = %q %q", ev.Data.ErrorCode, ev.Data.ErrorMessage)
 				}
 			}},
-		{name: "expire", outcome: webhooktest.Expire, wantState: genai.JobStateExpired, wantType: webhook.BatchExpired},
+		{name: "expire", outcome: geminitest.Expire, wantState: genai.JobStateExpired, wantType: webhook.BatchExpired},
 		{name: "cancel", cancel: true, wantState: genai.JobStateCancelled, wantType: webhook.BatchCancelled},
 	}
 	for i, tt := range tests {
@@ -400,7 +403,7 @@ func TestServerBatchListDelete(t *testing.T) {
 		}
 		names = append(names, job.Name)
 	}
-	finish(t, srv, names[1], webhooktest.Succeed)
+	finish(t, srv, names[1], geminitest.Succeed)
 
 	page, err = c.Batches.List(ctx, &genai.ListBatchJobsConfig{PageSize: 2})
 	if err != nil {
@@ -434,7 +437,7 @@ func TestServerBatchListDelete(t *testing.T) {
 	wantAPIError(t, err, http.StatusNotFound, "NOT_FOUND")
 	_, err = c.Batches.Delete(ctx, names[0], nil)
 	wantAPIError(t, err, http.StatusNotFound, "NOT_FOUND")
-	if err := srv.Finish(names[0], webhooktest.Succeed); err == nil {
+	if err := srv.Finish(names[0], geminitest.Succeed); err == nil {
 		t.Error("Finish of a deleted batch succeeded")
 	}
 	err = c.Batches.Cancel(ctx, "batches/nope", nil)
@@ -469,7 +472,7 @@ func TestServerBatchUserMetadataBug(t *testing.T) {
 		t.Fatalf("Create without metadata: %v", err)
 	}
 	rc.created(job.Name)
-	finish(t, srv, job.Name, webhooktest.Succeed)
+	finish(t, srv, job.Name, geminitest.Succeed)
 	waitIdle(t, srv)
 	if ev := rc.only(t); ev.Data.ID != job.Name || ev.UserMetadata != nil {
 		t.Errorf("event %q with metadata %v", ev.Data.ID, ev.UserMetadata)
@@ -508,7 +511,7 @@ func TestServerVideos(t *testing.T) {
 		t.Fatalf("GetVideosOperation before Finish = %+v, %v", got, err)
 	}
 	// The short operation id works too.
-	finish(t, srv, op.Name[strings.LastIndex(op.Name, "/")+1:], webhooktest.Succeed)
+	finish(t, srv, op.Name[strings.LastIndex(op.Name, "/")+1:], geminitest.Succeed)
 	got, err = c.Operations.GetVideosOperation(ctx, op, nil)
 	if err != nil {
 		t.Fatalf("GetVideosOperation: %v", err)
@@ -542,7 +545,7 @@ func TestServerVideos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GenerateVideosFromSource: %v", err)
 	}
-	finish(t, srv, failed.Name, webhooktest.Fail(3, "blocked"))
+	finish(t, srv, failed.Name, geminitest.Fail(3, "blocked"))
 	got, err = c.Operations.GetVideosOperation(ctx, failed, nil)
 	if err != nil || !got.Done || got.Response != nil {
 		t.Fatalf("failed operation = %+v, %v", got, err)
@@ -600,11 +603,11 @@ func TestServerInteractions(t *testing.T) {
 		return res.Interaction
 	}
 
-	finish(t, srv, id, webhooktest.RequireAction)
+	finish(t, srv, id, geminitest.RequireAction)
 	if s := get(id).Status; s != ia.InteractionStatusRequiresAction {
 		t.Errorf("status = %s, want requires_action", s)
 	}
-	finish(t, srv, id, webhooktest.Succeed)
+	finish(t, srv, id, geminitest.Succeed)
 	done := get(id)
 	if done.Status != ia.InteractionStatusCompleted || done.OutputText == nil || *done.OutputText == "" {
 		t.Errorf("completed interaction = %+v", done)
@@ -615,7 +618,7 @@ func TestServerInteractions(t *testing.T) {
 		t.Fatalf("Interactions.Create(model): %v", err)
 	}
 	failedID := *res.Interaction.ID
-	finish(t, srv, failedID, webhooktest.Fail(13, "model overloaded"))
+	finish(t, srv, failedID, geminitest.Fail(13, "model overloaded"))
 	if s := get(failedID).Status; s != ia.InteractionStatusFailed {
 		t.Errorf("status = %s, want failed", s)
 	}
@@ -740,14 +743,14 @@ func TestServerWebhooksCRUD(t *testing.T) {
 	// The receiver knows the first webhook's secret only, so the ping,
 	// signed with the second's, was refused; verify it with the right one.
 	ds := srv.Deliveries()
-	if len(ds) != 1 || ds[0].Type != webhooktest.PingEventType || ds[0].Webhook != *wh.ID || ds[0].JobID != *wh.ID {
+	if len(ds) != 1 || ds[0].Type != geminitest.PingEventType || ds[0].Webhook != *wh.ID || ds[0].JobID != *wh.ID {
 		t.Fatalf("deliveries = %+v", ds)
 	}
 	v, err := verify.New(verify.Config{Secrets: []string{secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := ds[0].Delivery.Attempts[0]
+	first := ds[0].Attempts[0]
 	if res, err := v.Verify(ctx, first.RequestHeader, first.RequestBody); err != nil || res.Scheme != verify.SchemeHMAC {
 		t.Errorf("ping does not verify with the webhook's secret: %v", err)
 	}
@@ -768,7 +771,7 @@ func TestServerWebhooksCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	finish(t, srv, job.Name, webhooktest.Succeed)
+	finish(t, srv, job.Name, geminitest.Succeed)
 	waitIdle(t, srv)
 	if n := len(srv.Deliveries()); n != 1 {
 		t.Errorf("a disabled webhook got a delivery: %d deliveries", n)
@@ -777,14 +780,14 @@ func TestServerWebhooksCRUD(t *testing.T) {
 		ID: *wh.ID, UpdateMask: genai.Ptr("state"),
 		Body: webhooks.WebhookUpdate{State: webhooks.WebhookUpdateStateDisabledDueToFailedDeliveries.ToPointer()},
 	}, noRetry)
-	wantInteractionsError(t, err, http.StatusBadRequest)
+	wantWebhooksError(t, err, http.StatusBadRequest)
 
 	// Interactions go to the first webhook, the one the receiver trusts.
 	res, err := c.Interactions.Create(ctx, modelInteraction("gemini-2.5-flash", nil), noRetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	finish(t, srv, *res.Interaction.ID, webhooktest.Succeed)
+	finish(t, srv, *res.Interaction.ID, geminitest.Succeed)
 	waitIdle(t, srv)
 	if ev := rc.only(t); ev.Type != webhook.InteractionCompleted || ev.Data.ID != *res.Interaction.ID || ev.Auth.Scheme != verify.SchemeHMAC {
 		t.Errorf("event = %s %q via %s", ev.Type, ev.Data.ID, ev.Auth.Scheme)
@@ -794,21 +797,21 @@ func TestServerWebhooksCRUD(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 	_, err = c.Webhooks.Get(ctx, operations.GetWebhookRequest{ID: *wh.ID}, noRetry)
-	wantInteractionsError(t, err, http.StatusNotFound)
+	wantWebhooksError(t, err, http.StatusNotFound)
 	_, err = c.Webhooks.Delete(ctx, operations.DeleteWebhookRequest{ID: *wh.ID}, noRetry)
-	wantInteractionsError(t, err, http.StatusNotFound)
+	wantWebhooksError(t, err, http.StatusNotFound)
 	_, err = c.Webhooks.Ping(ctx, operations.PingWebhookRequest{ID: *wh.ID}, noRetry)
-	wantInteractionsError(t, err, http.StatusNotFound)
+	wantWebhooksError(t, err, http.StatusNotFound)
 	_, err = c.Webhooks.Create(ctx, operations.CreateWebhookRequest{
 		Body: webhooks.WebhookInput{URI: "https://x.example/", SubscribedEvents: []webhooks.WebhookSubscribedEvent{"batch.completed"}},
 	}, noRetry)
-	wantInteractionsError(t, err, http.StatusBadRequest)
+	wantWebhooksError(t, err, http.StatusBadRequest)
 }
 
 // TestServerRotateSigningSecret rotates a static webhook's secret with
 // both revocation behaviours. The receiver only knows the newest secret.
 func TestServerRotateSigningSecret(t *testing.T) {
-	srv := webhooktest.NewUnstartedServer()
+	srv := geminitest.NewUnstartedServer()
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).Unix())
 	now := func() time.Time { return time.Unix(clock.Load(), 0) }
@@ -863,14 +866,14 @@ func TestServerRotateSigningSecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		finish(t, srv, job.Name, webhooktest.Succeed)
+		finish(t, srv, job.Name, geminitest.Succeed)
 		waitIdle(t, srv)
 		ds := srv.Deliveries()
 		d := ds[len(ds)-1]
 		if d.JobID != job.Name {
 			t.Fatalf("last delivery is for %s, want %s", d.JobID, job.Name)
 		}
-		return d.Delivery.Attempts[0].RequestHeader.Get("webhook-signature"), d.Err == nil
+		return d.Attempts[0].RequestHeader.Get("webhook-signature"), d.Err == nil
 	}
 	entries := func(sig string) int { return len(strings.Fields(sig)) }
 
@@ -932,7 +935,7 @@ func TestServerRotateSigningSecret(t *testing.T) {
 	}
 
 	_, err = c.Webhooks.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{ID: "wh_nope"}, noRetry)
-	wantInteractionsError(t, err, http.StatusNotFound)
+	wantWebhooksError(t, err, http.StatusNotFound)
 }
 
 type verifierFunc func(ctx context.Context, h http.Header, body []byte) (verify.Result, error)
@@ -961,14 +964,14 @@ func TestServerRetriesAndDisable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		finish(t, srv, job.Name, webhooktest.Succeed)
+		finish(t, srv, job.Name, geminitest.Succeed)
 		waitIdle(t, srv)
 		d := srv.Deliveries()[i]
-		if d.Err == nil || !errors.Is(d.Err, webhooktest.ErrUndelivered) || len(d.Delivery.Attempts) != 3 {
-			t.Fatalf("delivery %d: err %v, %d attempts; want ErrUndelivered after 3", i, d.Err, len(d.Delivery.Attempts))
+		if d.Err == nil || !errors.Is(d.Err, webhooktest.ErrUndelivered) || len(d.Attempts) != 3 {
+			t.Fatalf("delivery %d: err %v, %d attempts; want ErrUndelivered after 3", i, d.Err, len(d.Attempts))
 		}
 		ids := map[string]bool{}
-		for _, a := range d.Delivery.Attempts {
+		for _, a := range d.Attempts {
 			ids[a.RequestHeader.Get("webhook-id")] = true
 		}
 		if len(ids) != 1 {
@@ -995,7 +998,7 @@ func TestServerRetriesAndDisable(t *testing.T) {
 func TestServerAutoFinish(t *testing.T) {
 	srv, c := newServer(t)
 	srv.AutoFinish = 5 * time.Millisecond
-	srv.AutoOutcome = webhooktest.Expire
+	srv.AutoOutcome = geminitest.Expire
 	ctx := t.Context()
 	rc := dynamicReceiver(t, srv)
 	wc := &genai.WebhookConfig{Uris: []string{rc.URL}, UserMetadata: rc.bind(nil)}
@@ -1030,7 +1033,7 @@ func TestServerAutoFinish(t *testing.T) {
 	if !types[webhook.BatchExpired] || !types[webhook.VideoGenerated] {
 		t.Errorf("events = %v", eventTypes(rc.events()))
 	}
-	if err := srv.Finish(job.Name, webhooktest.Succeed); err == nil {
+	if err := srv.Finish(job.Name, geminitest.Succeed); err == nil {
 		t.Error("Finish after AutoFinish succeeded")
 	}
 }
@@ -1049,24 +1052,24 @@ func TestServerFinishErrors(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		id string
-		o  webhooktest.Outcome
+		o  geminitest.Outcome
 	}{
-		{"batches/nope", webhooktest.Succeed},
-		{job.Name, webhooktest.RequireAction},
-		{op.Name, webhooktest.Expire},
-		{op.Name, webhooktest.Cancel},
+		{"batches/nope", geminitest.Succeed},
+		{job.Name, geminitest.RequireAction},
+		{op.Name, geminitest.Expire},
+		{op.Name, geminitest.Cancel},
 	} {
 		if err := srv.Finish(tt.id, tt.o); err == nil {
 			t.Errorf("Finish(%q, %v) succeeded", tt.id, tt.o)
 		}
 	}
-	finish(t, srv, job.Name, webhooktest.Succeed)
-	if err := srv.Finish(job.Name, webhooktest.Fail(1, "x")); err == nil {
+	finish(t, srv, job.Name, geminitest.Succeed)
+	if err := srv.Finish(job.Name, geminitest.Fail(1, "x")); err == nil {
 		t.Error("second Finish succeeded")
 	}
 	srv.Close()
 	srv.Close() // idempotent
-	if err := srv.Finish(op.Name, webhooktest.Succeed); err == nil {
+	if err := srv.Finish(op.Name, geminitest.Succeed); err == nil {
 		t.Error("Finish after Close succeeded")
 	}
 }
@@ -1074,7 +1077,7 @@ func TestServerFinishErrors(t *testing.T) {
 // TestServerCloseStopsTimers closes a server with a pending AutoFinish
 // and a delivery waiting to retry, without waiting for either.
 func TestServerCloseStopsTimers(t *testing.T) {
-	srv := webhooktest.NewUnstartedServer()
+	srv := geminitest.NewUnstartedServer()
 	srv.AutoFinish = time.Hour
 	srv.Retry = []time.Duration{time.Hour}
 	srv.Start()
@@ -1092,7 +1095,7 @@ func TestServerCloseStopsTimers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	finish(t, srv, job.Name, webhooktest.Succeed)
+	finish(t, srv, job.Name, geminitest.Succeed)
 	closed := make(chan struct{})
 	go func() { srv.Close(); close(closed) }()
 	select {
@@ -1106,7 +1109,7 @@ func TestServerCloseStopsTimers(t *testing.T) {
 	if d := srv.Deliveries(); len(d) != 1 || !d[0].Done || d[0].Err == nil {
 		t.Errorf("abandoned delivery = %+v", d)
 	}
-	webhooktest.NewUnstartedServer().Close() // never started
+	geminitest.NewUnstartedServer().Close() // never started
 }
 
 // TestServerWire checks what the SDK does not expose: routing of unknown

@@ -1,13 +1,14 @@
-package webhooktest
+package geminitest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
 const (
@@ -32,6 +33,21 @@ func (c *wireWebhookConfig) toHook() *fakeHookConfig {
 	return &fakeHookConfig{uris: c.URIs, metadata: c.UserMetadata}
 }
 
+// webhookConfigShape is the camelCase webhookConfig of batches and videos.
+var webhookConfigShape = shape{"uris": nil, "userMetadata": nil}
+
+// createBatchShape is the body of batches.create, as the SDK's
+// createBatchJobParametersToMldev builds it. The inlined requests are
+// GenerateContentRequests, not checked.
+var createBatchShape = shape{"batch": {
+	"displayName": nil,
+	"inputConfig": {
+		"fileName": nil,
+		"requests": {"requests": {"request": nil, "metadata": nil}},
+	},
+	"webhookConfig": webhookConfigShape,
+}}
+
 // createBatch serves POST /v1beta/{model}:batchGenerateContent, the
 // Developer API's batches.create: the body nests everything under "batch".
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model string) {
@@ -47,12 +63,13 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 			WebhookConfig *wireWebhookConfig `json:"webhookConfig"`
 		} `json:"batch"`
 	}
-	if !decodeRequest(w, r, &req) {
+	if err := decodeRequest(w, r, createBatchShape, protoNames, &req); err != nil && err != errEmptyBody {
+		respondError(w, familyCore, http.StatusBadRequest, err.Error())
 		return
 	}
 	b := req.Batch
 	if s.BatchUserMetadataBug && b != nil && b.WebhookConfig != nil && b.WebhookConfig.UserMetadata != nil {
-		respondAPIError(w, http.StatusBadRequest, apiError{
+		respondJSON(w, http.StatusBadRequest, map[string]any{"error": apiError{
 			Code: http.StatusBadRequest, Message: batchUserMetadataMessage, Status: "INVALID_ARGUMENT",
 			Details: []map[string]any{{
 				"@type": "type.googleapis.com/google.rpc.BadRequest",
@@ -61,11 +78,11 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 					"description": batchUserMetadataMessage,
 				}},
 			}},
-		})
+		}})
 		return
 	}
 	if b == nil || b.InputConfig == nil {
-		respondError(w, http.StatusBadRequest, "batch.input_config is required")
+		respondError(w, familyCore, http.StatusBadRequest, "batch.input_config is required")
 		return
 	}
 	in := b.InputConfig
@@ -75,18 +92,18 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 	}
 	hasFile, hasInline := in.FileName != "", len(reqs) > 0
 	if hasFile == hasInline {
-		respondError(w, http.StatusBadRequest, "batch.input_config: exactly one of file_name or requests must be set")
+		respondError(w, familyCore, http.StatusBadRequest, "batch.input_config: exactly one of file_name or requests must be set")
 		return
 	}
 	for i, rq := range reqs {
 		if len(rq.Request) == 0 || string(rq.Request) == "null" {
-			respondError(w, http.StatusBadRequest, fmt.Sprintf("batch.input_config.requests.requests[%d].request is required", i))
+			respondError(w, familyCore, http.StatusBadRequest, fmt.Sprintf("batch.input_config.requests.requests[%d].request is required", i))
 			return
 		}
 	}
 	if b.WebhookConfig != nil {
 		if err := checkURIs("batch.webhook_config.uris", b.WebhookConfig.URIs); err != nil {
-			respondError(w, http.StatusBadRequest, err.Error())
+			respondError(w, familyCore, http.StatusBadRequest, err.Error())
 			return
 		}
 	}
@@ -101,6 +118,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, model strin
 		j.requests = append(j.requests, rq.Metadata)
 	}
 	s.mu.Lock()
+	j.seq = s.nextSeqLocked()
 	s.batches[id] = j
 	s.jobOrder = append(s.jobOrder, j)
 	s.startTimerLocked(j)
@@ -187,25 +205,28 @@ func fakeGenerateContentResponse() map[string]any {
 
 // finishBatchLocked moves a pending batch to o's state and returns its
 // event, whose data.id is the SDK's "batches/{id}" (Google's docs show only
-// placeholders, so the live form is unverified). s.mu must be held.
-func (s *Server) finishBatchLocked(j *fakeJob, o Outcome) Payload {
+// placeholders, so the live form is unverified). The data.output_file_uri
+// of a file batch is its responses file as batches.get names it
+// (metadata.output.responsesFile, the SDK's BatchJob.Dest.FileName):
+// "files/{id}", which Files.Download takes. s.mu must be held.
+func (s *Server) finishBatchLocked(j *fakeJob, o Outcome) webhooktest.Payload {
 	switch o.kind {
 	case outcomeFail:
 		j.state, j.errCode, j.errMsg = batchFailed, o.code, o.message
-		return BatchFailed(j.name, o.code, o.message)
+		return event(webhook.BatchFailed, j.name, "error_code", o.code, "error_message", o.message)
 	case outcomeExpire:
 		j.state = batchExpired
-		return BatchExpired(j.name)
+		return event(webhook.BatchExpired, j.name)
 	case outcomeCancel:
 		j.state = batchCancelled
-		return BatchCancelled(j.name)
+		return event(webhook.BatchCancelled, j.name)
 	default:
 		j.state = batchSucceeded
 		if j.inputFile == "" {
-			return BatchSucceeded(j.name, "")
+			return event(webhook.BatchSucceeded, j.name)
 		}
 		j.output = s.addFileLocked("application/jsonl", fakeBatchOutputFile())
-		return BatchSucceeded(j.name, s.downloadURI(j.output))
+		return event(webhook.BatchSucceeded, j.name, "output_file_uri", j.output)
 	}
 }
 
@@ -224,7 +245,7 @@ func (s *Server) getBatch(w http.ResponseWriter, id string) {
 	}
 	s.mu.Unlock()
 	if j == nil {
-		respondError(w, http.StatusNotFound, "batch batches/"+id+" not found")
+		respondError(w, familyCore, http.StatusNotFound, "batch batches/"+id+" not found")
 		return
 	}
 	respondJSON(w, http.StatusOK, op)
@@ -235,14 +256,14 @@ func (s *Server) getBatch(w http.ResponseWriter, id string) {
 func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
-	page, next, err := paginate(s.jobOrder, q.Get("pageSize"), q.Get("pageToken"))
+	page, next, err := paginate(s.jobOrder, (*fakeJob).order, q.Get("pageSize"), q.Get("pageToken"))
 	var ops []map[string]any
 	for _, j := range page {
 		ops = append(ops, s.batchOperation(j))
 	}
 	s.mu.Unlock()
 	if err != nil {
-		respondError(w, http.StatusBadRequest, err.Error())
+		respondError(w, familyCore, http.StatusBadRequest, err.Error())
 		return
 	}
 	resp := map[string]any{}
@@ -255,42 +276,13 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 	respondJSON(w, http.StatusOK, resp)
 }
 
-// paginate returns the page of items that size and token select, and the
-// token of the next page ("" on the last). Tokens are opaque offsets.
-func paginate[T any](items []T, size, token string) ([]T, string, error) {
-	n := 50
-	if size != "" {
-		v, err := strconv.Atoi(size)
-		if err != nil || v < 0 {
-			return nil, "", fmt.Errorf("invalid page size %q", size)
-		}
-		if v > 0 {
-			n = min(v, 1000)
-		}
-	}
-	off := 0
-	if token != "" {
-		b, err := base64.RawURLEncoding.DecodeString(token)
-		v, ok := strings.CutPrefix(string(b), "offset:")
-		if err == nil && ok {
-			off, err = strconv.Atoi(v)
-		}
-		if err != nil || !ok || off < 0 || off > len(items) {
-			return nil, "", fmt.Errorf("invalid page token %q", token)
-		}
-	}
-	end := min(off+n, len(items))
-	next := ""
-	if end < len(items) {
-		next = base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(end)))
-	}
-	return items[off:end], next, nil
-}
-
 // cancelBatch serves POST /v1beta/batches/{id}:cancel: the batch becomes
 // BATCH_STATE_CANCELLED and batch.cancelled is sent (an event the docs list
 // although the API's subscribable events have omitted it since April 2026).
-func (s *Server) cancelBatch(w http.ResponseWriter, id string) {
+func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request, id string) {
+	if !emptyRequest(w, r, familyCore) {
+		return
+	}
 	s.mu.Lock()
 	j := s.batches[id]
 	var err error
@@ -301,11 +293,11 @@ func (s *Server) cancelBatch(w http.ResponseWriter, id string) {
 	s.mu.Unlock()
 	switch {
 	case j == nil:
-		respondError(w, http.StatusNotFound, "batch batches/"+id+" not found")
+		respondError(w, familyCore, http.StatusNotFound, "batch batches/"+id+" not found")
 	case err != nil:
-		respondError(w, http.StatusInternalServerError, err.Error())
+		respondError(w, familyCore, http.StatusInternalServerError, err.Error())
 	case terminal:
-		respondPrecondition(w, "batch batches/"+id+" has already ended")
+		respondStatus(w, familyCore, http.StatusBadRequest, statusFailedPrecondition, "batch batches/"+id+" has already ended")
 	default:
 		respondJSON(w, http.StatusOK, map[string]any{})
 	}
@@ -313,7 +305,10 @@ func (s *Server) cancelBatch(w http.ResponseWriter, id string) {
 
 // deleteBatch serves DELETE /v1beta/batches/{id}. A batch still pending is
 // deleted too, and will never send an event.
-func (s *Server) deleteBatch(w http.ResponseWriter, id string) {
+func (s *Server) deleteBatch(w http.ResponseWriter, r *http.Request, id string) {
+	if !emptyRequest(w, r, familyCore) {
+		return
+	}
 	s.mu.Lock()
 	j := s.batches[id]
 	if j != nil {
@@ -325,7 +320,7 @@ func (s *Server) deleteBatch(w http.ResponseWriter, id string) {
 	}
 	s.mu.Unlock()
 	if j == nil {
-		respondError(w, http.StatusNotFound, "batch batches/"+id+" not found")
+		respondError(w, familyCore, http.StatusNotFound, "batch batches/"+id+" not found")
 		return
 	}
 	respondJSON(w, http.StatusOK, map[string]any{})

@@ -53,7 +53,7 @@ func TestPayloadBody(t *testing.T) {
 }
 
 func TestPayloadBodyDoesNotModifyData(t *testing.T) {
-	p := webhooktest.InteractionCompleted("i1")
+	p := webhooktest.NewPayload(webhook.InteractionCompleted, "i1")
 	p.UserMetadata = map[string]any{"k": "v"}
 	p.Body()
 	if _, ok := p.Data["user_metadata"]; ok {
@@ -61,25 +61,25 @@ func TestPayloadBodyDoesNotModifyData(t *testing.T) {
 	}
 }
 
-func TestBuildersParse(t *testing.T) {
+func TestPayloadParse(t *testing.T) {
 	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		p    webhooktest.Payload
 		want webhook.Data
 	}{
-		{webhooktest.BatchSucceeded("batches/abc123", "gs://bucket/results.jsonl"),
+		{withData(webhooktest.NewPayload(webhook.BatchSucceeded, "batches/abc123"), "output_file_uri", "gs://bucket/results.jsonl"),
 			webhook.Data{ID: "batches/abc123", OutputFileURI: "gs://bucket/results.jsonl"}},
-		{webhooktest.BatchSucceeded("batches/inlined", ""), webhook.Data{ID: "batches/inlined"}},
-		{webhooktest.BatchFailed("batches/abc123", 3, "invalid input"),
+		{webhooktest.NewPayload(webhook.BatchSucceeded, "batches/inlined"), webhook.Data{ID: "batches/inlined"}},
+		{withData(webhooktest.NewPayload(webhook.BatchFailed, "batches/abc123"), "error_code", 3, "error_message", "invalid input"),
 			webhook.Data{ID: "batches/abc123", ErrorCode: "3", ErrorMessage: "invalid input"}},
-		{webhooktest.BatchExpired("batches/abc123"), webhook.Data{ID: "batches/abc123"}},
-		{webhooktest.BatchCancelled("batches/abc123"), webhook.Data{ID: "batches/abc123"}},
-		{webhooktest.InteractionRequiresAction("v1_abc"), webhook.Data{ID: "v1_abc"}},
-		{webhooktest.InteractionCompleted("v1_abc"), webhook.Data{ID: "v1_abc"}},
-		{webhooktest.InteractionFailed("v1_abc", 13, "internal"),
+		{webhooktest.NewPayload(webhook.BatchExpired, "batches/abc123"), webhook.Data{ID: "batches/abc123"}},
+		{webhooktest.NewPayload(webhook.BatchCancelled, "batches/abc123"), webhook.Data{ID: "batches/abc123"}},
+		{webhooktest.NewPayload(webhook.InteractionRequiresAction, "v1_abc"), webhook.Data{ID: "v1_abc"}},
+		{webhooktest.NewPayload(webhook.InteractionCompleted, "v1_abc"), webhook.Data{ID: "v1_abc"}},
+		{withData(webhooktest.NewPayload(webhook.InteractionFailed, "v1_abc"), "error_code", 13, "error_message", "internal"),
 			webhook.Data{ID: "v1_abc", ErrorCode: "13", ErrorMessage: "internal"}},
-		{webhooktest.InteractionCancelled("v1_abc"), webhook.Data{ID: "v1_abc"}},
-		{webhooktest.VideoGenerated("models/veo-3.0/operations/op1", "https://example.com/v.mp4", "files/v1"),
+		{webhooktest.NewPayload(webhook.InteractionCancelled, "v1_abc"), webhook.Data{ID: "v1_abc"}},
+		{withData(webhooktest.NewPayload(webhook.VideoGenerated, "models/veo-3.0/operations/op1"), "output_file_uri", "https://example.com/v.mp4", "file_name", "files/v1"),
 			webhook.Data{ID: "models/veo-3.0/operations/op1", OutputFileURI: "https://example.com/v.mp4", FileName: "files/v1"}},
 	}
 	types := map[webhook.EventType]bool{}
@@ -109,4 +109,12 @@ func TestBuildersParse(t *testing.T) {
 	if len(types) != 9 {
 		t.Errorf("builders cover %d event types, want 9", len(types))
 	}
+}
+
+// withData returns p with the data fields kv, given as name, value pairs.
+func withData(p webhooktest.Payload, kv ...any) webhooktest.Payload {
+	for i := 0; i+1 < len(kv); i += 2 {
+		p.Data[kv[i].(string)] = kv[i+1]
+	}
+	return p
 }

@@ -1,17 +1,15 @@
-package webhooktest
+package geminitest
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,15 +18,17 @@ import (
 
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
-// JWKSPath is where a Server publishes the public half of its Keys.
-const JWKSPath = "/.well-known/jwks.json"
+// jwksPath is where a Server publishes the public half of its Keys.
+const jwksPath = "/.well-known/jwks.json"
 
-// DefaultServerRetry is the delivery retry schedule of a Server whose Retry
-// is nil: Gemini's exponential backoff over 24 hours, compressed so that a
-// test whose receiver fails sees every retry within a second.
-var DefaultServerRetry = []time.Duration{
+// defaultRetry is the delivery retry schedule of a Server whose Retry is
+// nil: Gemini's exponential backoff over 24 hours, compressed so that a
+// test whose receiver fails sees every retry, and the failure, within a
+// third of a second.
+var defaultRetry = []time.Duration{
 	10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond,
 	80 * time.Millisecond, 160 * time.Millisecond,
 }
@@ -53,17 +53,34 @@ var DefaultServerRetry = []time.Duration{
 //	GET, PATCH (update_mask), DELETE webhooks/{id}
 //	POST   webhooks/{id}:ping, webhooks/{id}:rotateSigningSecret
 //
-// and the JWKS at JWKSPath. Every answer is application/json. Errors have
-// Google's shape, {"error":{"code":404,"message":…,"status":"NOT_FOUND"}}
-// (404 for an unknown id or route, 405 for a wrong method, 400 for a bad
-// request), except under /interactions, which answers in the Interactions
-// API's own format, whose code is a string ("not_found",
-// "invalid_request", "failed_precondition"): the interactions client
-// decodes that into its typed errors. Any API key is accepted.
+// and the JWKS at JWKSURL. Every answer is application/json.
+//
+// Request bodies are read as Google's front end reads them: a member the
+// API does not define (at the levels the fake models; free-form objects
+// such as a batch's inlined requests are not checked), a value of the
+// wrong type, or anything after the JSON value is refused with 400. Errors
+// come in the shape the genai client decodes for each API family:
+//
+//   - batches, models, operations, files and unknown paths: Google's
+//     {"error":{"code":404,"message":…,"status":"NOT_FOUND"}}, which the
+//     client returns as a genai.APIError;
+//   - interactions (every path under /v1beta/interactions, wrong methods
+//     and unknown sub-paths included): the Interactions API's
+//     {"error":{"code":"not_found","message":…}}, whose code is a string,
+//     which the interactions client returns as its typed errors
+//     (*apierrors.GetInteractionByIDClientError and the like);
+//   - webhooks: Google's shape too; the webhooks client does not decode
+//     it, and returns an *apierrors.APIError whose Body holds it.
+//
+// List page tokens name the last item of the previous page, not an offset,
+// so deleting an item between two pages skips no live one. Any API key is
+// accepted.
 //
 // Jobs stay pending until the test ends them with Finish, or until
-// AutoFinish elapses. On each state change the server first updates what
-// the job's GET returns, then delivers the event:
+// AutoFinish elapses; Trigger starts an interaction as a scheduled trigger
+// does, from a template. On each state change the server first updates
+// what the job's GET returns, then delivers the event, describing the job
+// as the GET does (the same ids, file names and URIs):
 //
 //   - to the job's webhook_config uris, when it has some (a dynamic webhook),
 //     signed with Keys: Standard Webhooks v1a (Ed25519) by default, an RS256
@@ -75,8 +92,10 @@ var DefaultServerRetry = []time.Duration{
 //     its live secrets.
 //
 // Deliveries run in the background and are retried on non-2xx answers
-// following Retry; WaitIdle waits for them to settle and Deliveries lists
-// them.
+// following Retry. WaitIdle waits for them to settle, Deliveries lists
+// them, and Failed lists those that never got a 2xx answer; each failure
+// is also written to Logf as it happens, so that a test whose webhook URL
+// is wrong says so at once instead of waiting for a poller.
 //
 // Choices where Gemini's behaviour is unknown (undocumented, or documented
 // but not yet observed on the wire) are documented on the methods that
@@ -95,7 +114,7 @@ type Server struct {
 
 	// Keys signs dynamic deliveries; its JWKS is served at JWKSURL.
 	// NewUnstartedServer generates it.
-	Keys *Keys
+	Keys *webhooktest.Keys
 
 	// Now is the clock for every time the server reports or signs
 	// (create_time, webhook-timestamp, a rotated secret's expire_time and
@@ -111,8 +130,17 @@ type Server struct {
 
 	// Retry is the wait before each retry of a delivery whose answer is not
 	// 2xx or that got no answer; its length is the number of retries. Nil
-	// means DefaultServerRetry; an empty non-nil slice means no retry.
+	// means five retries within 310 ms (Gemini's 24 hours of backoff,
+	// compressed); an empty non-nil slice means no retry.
 	Retry []time.Duration
+
+	// Logf reports each delivery that failed for good (no 2xx answer after
+	// its retries), with the event, the URL and the last answer or error,
+	// as soon as it has. Nil means log.Printf. In a test, set it before the
+	// first job is created, to t.Logf to see failures in the test's log or
+	// to t.Errorf to fail the test on any, and Close the server before the
+	// test ends.
+	Logf func(format string, args ...any)
 
 	// AutoFinish, when positive, ends every job created afterwards that
 	// long (real time) after its creation, with AutoOutcome, unless the
@@ -146,13 +174,14 @@ type Server struct {
 	closed  bool
 	closing chan struct{} // closed by Close: pending retry waits give up
 
+	seq          uint64              // creation sequence of listed resources
 	batches      map[string]*fakeJob // by short id
 	videos       map[string]*fakeJob // by full operation name
 	interactions map[string]*fakeJob // by id
 	jobOrder     []*fakeJob          // batches in creation order, for List
 	webhooks     map[string]*fakeWebhook
 	hookOrder    []*fakeWebhook
-	deliveries   []*ServerDelivery
+	deliveries   []*Delivery
 	files        map[string]fakeFile // by name, "files/{id}"
 
 	wg      sync.WaitGroup
@@ -174,7 +203,7 @@ func NewServer() *Server {
 // caller should call Start. The caller should call Close when finished.
 func NewUnstartedServer() *Server {
 	s := &Server{
-		Keys:         NewKeys(),
+		Keys:         webhooktest.NewKeys(),
 		closing:      make(chan struct{}),
 		batches:      map[string]*fakeJob{},
 		videos:       map[string]*fakeJob{},
@@ -190,7 +219,7 @@ func NewUnstartedServer() *Server {
 // is already started or cannot listen.
 func (s *Server) Start() {
 	if s.URL != "" {
-		panic("webhooktest: Server already started")
+		panic("geminitest: Server already started")
 	}
 	s.ts.Start()
 	s.URL = s.ts.URL
@@ -224,7 +253,7 @@ func (s *Server) Close() {
 // JWKSURL returns the URL at which the server publishes the public keys of
 // Keys, for verify.Config.JWKSURL (plain http is accepted there because the
 // server listens on loopback).
-func (s *Server) JWKSURL() string { return s.URL + JWKSPath }
+func (s *Server) JWKSURL() string { return s.URL + jwksPath }
 
 // Client returns a genai client for the Gemini Developer API pointed at the
 // server, with API key "test". Its Interactions and Webhooks services use
@@ -236,7 +265,7 @@ func (s *Server) Client(ctx context.Context) *genai.Client {
 		HTTPOptions: genai.HTTPOptions{BaseURL: s.URL},
 	})
 	if err != nil {
-		panic("webhooktest: genai.NewClient: " + err.Error())
+		panic("geminitest: genai.NewClient: " + err.Error())
 	}
 	return c
 }
@@ -251,39 +280,37 @@ func (s *Server) now() time.Time {
 // serveHTTP routes on r.URL.Path (decoded), as Google's front end does for
 // the SDK's percent-encoded path parameters. ":verb" suffixes are literal.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == JWKSPath {
+	if r.URL.Path == jwksPath {
 		s.Keys.ServeHTTP(w, r)
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1beta/")
 	if !ok {
-		respondError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+		respondError(w, familyCore, http.StatusNotFound, "not found: "+r.URL.Path)
 		return
 	}
 	seg := strings.Split(rest, "/")
 	// The last segment may carry a custom method: "{id}:cancel".
 	last, verb, _ := strings.Cut(seg[len(seg)-1], ":")
 	seg[len(seg)-1] = last
-	route := func(method string, h func()) bool {
+	fam := familyOf(seg[0])
+	var allowed []string
+	try := func(method string, h func()) bool {
+		allowed = append(allowed, method)
 		if r.Method != method {
 			return false
 		}
 		h()
 		return true
 	}
-	var allowed []string
-	try := func(method string, h func()) bool {
-		allowed = append(allowed, method)
-		return route(method, h)
-	}
 	switch {
 	case seg[0] == "batches" && len(seg) == 1 && verb == "":
 		_ = try(http.MethodGet, func() { s.listBatches(w, r) })
 	case seg[0] == "batches" && len(seg) == 2 && verb == "":
 		_ = try(http.MethodGet, func() { s.getBatch(w, seg[1]) }) ||
-			try(http.MethodDelete, func() { s.deleteBatch(w, seg[1]) })
+			try(http.MethodDelete, func() { s.deleteBatch(w, r, seg[1]) })
 	case seg[0] == "batches" && len(seg) == 2 && verb == "cancel":
-		_ = try(http.MethodPost, func() { s.cancelBatch(w, seg[1]) })
+		_ = try(http.MethodPost, func() { s.cancelBatch(w, r, seg[1]) })
 	case (seg[0] == "models" || seg[0] == "tunedModels") && len(seg) == 2 && verb == "batchGenerateContent":
 		_ = try(http.MethodPost, func() { s.createBatch(w, r, seg[0]+"/"+seg[1]) })
 	case seg[0] == "models" && len(seg) == 2 && verb == "predictLongRunning":
@@ -296,101 +323,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = try(http.MethodPost, func() { s.createInteraction(w, r) })
 	case seg[0] == "interactions" && len(seg) == 2 && verb == "":
 		_ = try(http.MethodGet, func() { s.getInteraction(w, seg[1]) }) ||
-			try(http.MethodDelete, func() { s.deleteInteraction(w, seg[1]) })
+			try(http.MethodDelete, func() { s.deleteInteraction(w, r, seg[1]) })
 	case seg[0] == "interactions" && len(seg) == 3 && seg[2] == "cancel" && verb == "":
-		_ = try(http.MethodPost, func() { s.cancelInteraction(w, seg[1]) })
+		_ = try(http.MethodPost, func() { s.cancelInteraction(w, r, seg[1]) })
 	case seg[0] == "webhooks" && len(seg) == 1 && verb == "":
 		_ = try(http.MethodGet, func() { s.listWebhooks(w, r) }) ||
 			try(http.MethodPost, func() { s.createWebhook(w, r) })
 	case seg[0] == "webhooks" && len(seg) == 2 && verb == "":
 		_ = try(http.MethodGet, func() { s.getWebhook(w, seg[1]) }) ||
 			try(http.MethodPatch, func() { s.updateWebhook(w, r, seg[1]) }) ||
-			try(http.MethodDelete, func() { s.deleteWebhook(w, seg[1]) })
+			try(http.MethodDelete, func() { s.deleteWebhook(w, r, seg[1]) })
 	case seg[0] == "webhooks" && len(seg) == 2 && verb == "ping":
-		_ = try(http.MethodPost, func() { s.pingWebhook(w, seg[1]) })
+		_ = try(http.MethodPost, func() { s.pingWebhook(w, r, seg[1]) })
 	case seg[0] == "webhooks" && len(seg) == 2 && verb == "rotateSigningSecret":
 		_ = try(http.MethodPost, func() { s.rotateSecret(w, r, seg[1]) })
 	default:
-		respondError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+		respondError(w, fam, http.StatusNotFound, "not found: "+r.URL.Path)
 		return
 	}
-	if len(allowed) > 0 && !slices.Contains(allowed, r.Method) {
+	if !slices.Contains(allowed, r.Method) {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		respondError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+		respondError(w, fam, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
 	}
-}
-
-// googleStatus is the canonical status name Google's JSON errors carry for
-// an HTTP status.
-func googleStatus(code int) string {
-	switch code {
-	case http.StatusBadRequest:
-		return "INVALID_ARGUMENT"
-	case http.StatusNotFound:
-		return "NOT_FOUND"
-	case http.StatusMethodNotAllowed:
-		return "UNIMPLEMENTED"
-	default:
-		return "UNKNOWN"
-	}
-}
-
-// apiError is Google's JSON error body.
-type apiError struct {
-	Code    int              `json:"code"`
-	Message string           `json:"message"`
-	Status  string           `json:"status"`
-	Details []map[string]any `json:"details,omitempty"`
-}
-
-func respondError(w http.ResponseWriter, code int, msg string) {
-	respondAPIError(w, code, apiError{Code: code, Message: msg, Status: googleStatus(code)})
-}
-
-// respondPrecondition answers 400 FAILED_PRECONDITION, Google's answer to an
-// operation the resource's state does not allow.
-func respondPrecondition(w http.ResponseWriter, msg string) {
-	respondAPIError(w, http.StatusBadRequest, apiError{Code: http.StatusBadRequest, Message: msg, Status: "FAILED_PRECONDITION"})
-}
-
-func respondAPIError(w http.ResponseWriter, code int, e apiError) {
-	respondJSON(w, code, map[string]any{"error": e})
-}
-
-func respondJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":500,"message":"webhooktest: encoding response","status":"INTERNAL"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(code)
-	w.Write(b)
-}
-
-// decodeRequest decodes a JSON request body into v; an empty body leaves v as
-// it is. It answers 400 and returns false when the body is not JSON.
-func decodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := readJSON(w, r, v); err != nil {
-		respondError(w, http.StatusBadRequest, invalidJSON(err))
-		return false
-	}
-	return true
-}
-
-// invalidJSON is Google's message for a body that does not decode.
-func invalidJSON(err error) string { return "Invalid JSON payload received. " + err.Error() }
-
-// readJSON decodes a JSON request body into v, numbers kept exact; an
-// empty body leaves v as it is.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 10<<20))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }
 
 // checkURIs reports why a webhook URI list is unacceptable: Gemini pushes
@@ -427,9 +381,9 @@ func fakeID(n int) string {
 // wireTime formats t as Google's JSON APIs do (RFC 3339, UTC).
 func wireTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// ServerDelivery is one event the server pushed to one URL, with the
-// sender's record of every attempt.
-type ServerDelivery struct {
+// Delivery is one event the server pushed to one URL, with every attempt
+// made. More fields may be added; do not compare Deliveries whole.
+type Delivery struct {
 	// Type is the event type.
 	Type webhook.EventType
 	// JobID is data.id: "batches/{id}", "models/{m}/operations/{op}", an
@@ -442,13 +396,14 @@ type ServerDelivery struct {
 	Webhook string
 	// Scheme is the signature scheme used.
 	Scheme verify.Scheme
-	// Payload is the event.
-	Payload Payload
-	// Delivery is the sender's record of the attempts and answers; nil
-	// while the delivery is in progress.
-	Delivery *Delivery
-	// Err is nil when a 2xx answer was received, else the last failure.
-	// It is meaningful only once Done.
+	// Payload is the event, its WebhookID set.
+	Payload webhooktest.Payload
+	// Attempts are the attempts made, in order, each with the receiver's
+	// answer; filled in once Done.
+	Attempts []webhooktest.Attempt
+	// Err is nil when a 2xx answer was received, else the last failure
+	// (wrapping webhooktest.ErrUndelivered when the retries ran out). It
+	// is meaningful only once Done.
 	Err error
 	// Done reports whether the delivery has finished (answered 2xx, or out
 	// of retries, or abandoned by Close).
@@ -457,12 +412,27 @@ type ServerDelivery struct {
 
 // Deliveries returns a snapshot of every delivery the server has made or
 // is making, oldest first. Call WaitIdle first to see them finished.
-func (s *Server) Deliveries() []ServerDelivery {
+func (s *Server) Deliveries() []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]ServerDelivery, len(s.deliveries))
+	out := make([]Delivery, len(s.deliveries))
 	for i, d := range s.deliveries {
 		out[i] = *d
+		out[i].Attempts = slices.Clone(d.Attempts)
+	}
+	return out
+}
+
+// Failed returns the deliveries that have finished without a 2xx answer
+// (Done, with a non-nil Err), oldest first: a receiver that refused them,
+// or a URL that nothing answers. A test that expects every event to arrive
+// checks it is empty after WaitIdle.
+func (s *Server) Failed() []Delivery {
+	var out []Delivery
+	for _, d := range s.Deliveries() {
+		if d.Done && d.Err != nil {
+			out = append(out, d)
+		}
 	}
 	return out
 }
@@ -496,7 +466,7 @@ type deliveryTarget struct {
 // emitLocked starts the deliveries of p. s.mu must be held. Jobs whose
 // webhook_config has uris get dynamic deliveries only; the others go to
 // every enabled static webhook subscribed to p.Type.
-func (s *Server) emitLocked(p Payload, hook *fakeHookConfig) {
+func (s *Server) emitLocked(p webhooktest.Payload, hook *fakeHookConfig) {
 	if s.closed {
 		return
 	}
@@ -518,7 +488,7 @@ func (s *Server) emitLocked(p Payload, hook *fakeHookConfig) {
 }
 
 // startDeliveryLocked records and starts one delivery. s.mu must be held.
-func (s *Server) startDeliveryLocked(p Payload, t deliveryTarget) {
+func (s *Server) startDeliveryLocked(p webhooktest.Payload, t deliveryTarget) {
 	if s.closed {
 		return
 	}
@@ -529,12 +499,13 @@ func (s *Server) startDeliveryLocked(p Payload, t deliveryTarget) {
 			scheme = verify.SchemeEd25519
 		}
 	}
-	rec := &ServerDelivery{Type: p.Type, JobID: payloadID(p), URL: t.url, Scheme: scheme, Payload: p}
+	p.WebhookID = newWebhookID()
+	rec := &Delivery{Type: p.Type, JobID: payloadID(p), URL: t.url, Scheme: scheme, Payload: p}
 	if t.webhook != nil {
 		rec.Webhook = t.webhook.id
 	}
 	s.deliveries = append(s.deliveries, rec)
-	snd := &Sender{
+	snd := &webhooktest.Sender{
 		Secrets: t.secrets,
 		Scheme:  scheme,
 		Client:  s.HTTPClient,
@@ -547,7 +518,11 @@ func (s *Server) startDeliveryLocked(p Payload, t deliveryTarget) {
 		snd.Audience = t.url
 	}
 	if snd.Retry == nil {
-		snd.Retry = DefaultServerRetry
+		snd.Retry = defaultRetry
+	}
+	logf := s.Logf
+	if logf == nil {
+		logf = log.Printf
 	}
 	if s.pending == 0 {
 		s.idle = make(chan struct{})
@@ -559,9 +534,15 @@ func (s *Server) startDeliveryLocked(p Payload, t deliveryTarget) {
 		// The attempts themselves are not cancelled by Close (it waits for
 		// them, like httptest.Server.Close); only the waits between them are.
 		d, err := snd.Send(context.Background(), t.url, p)
+		if err != nil && !errors.Is(err, errServerClosed) {
+			logf("geminitest: %s for %s to %s failed: %v", p.Type, rec.JobID, t.url, err)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		rec.Delivery, rec.Err, rec.Done = d, err, true
+		if d != nil {
+			rec.Attempts = d.Attempts
+		}
+		rec.Err, rec.Done = err, true
 		if wh := t.webhook; wh != nil && p.Type != PingEventType {
 			if err == nil {
 				wh.failures = 0
@@ -591,9 +572,19 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-var errServerClosed = errors.New("webhooktest: server closed")
+var errServerClosed = errors.New("geminitest: server closed")
 
-func payloadID(p Payload) string {
+func payloadID(p webhooktest.Payload) string {
 	id, _ := p.Data["id"].(string)
 	return id
+}
+
+// newWebhookID returns "msg_" and a random UUID, the form live deliveries
+// carry.
+func newWebhookID() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return fmt.Sprintf("msg_%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }

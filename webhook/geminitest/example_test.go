@@ -1,4 +1,4 @@
-package webhooktest_test
+package geminitest_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
-	"github.com/genaihook/genaihook/webhook/webhooktest"
+	"github.com/genaihook/genaihook/webhook/geminitest"
 )
 
 // An integration test of an app: the real genai client asks the fake
@@ -24,7 +24,7 @@ import (
 // finishes the generation, the app receives the verified, bound event and
 // reads the operation back.
 func ExampleServer() {
-	srv := webhooktest.NewServer()
+	srv := geminitest.NewServer()
 	defer srv.Close()
 	ctx := context.Background()
 
@@ -59,7 +59,7 @@ func ExampleServer() {
 	}
 	fmt.Println("created, done:", op.Done)
 
-	if err := srv.Finish(op.Name, webhooktest.Succeed); err != nil {
+	if err := srv.Finish(op.Name, geminitest.Succeed); err != nil {
 		log.Fatal(err)
 	}
 	ev := <-events
@@ -80,7 +80,7 @@ func ExampleServer() {
 // events of jobs that carry no webhook_config; here a background
 // interaction that AutoFinish completes on its own.
 func ExampleServer_staticWebhook() {
-	srv := webhooktest.NewUnstartedServer()
+	srv := geminitest.NewUnstartedServer()
 	srv.AutoFinish = 10 * time.Millisecond
 	srv.Start()
 	defer srv.Close()
@@ -125,4 +125,47 @@ func ExampleServer_staticWebhook() {
 	// Output:
 	// created: in_progress
 	// received: interaction.completed via v1 true
+}
+
+// A background video interaction, the way Gemini now generates video: the
+// app asks an Omni model for a video, gets interaction.completed, and finds
+// the video in the interaction's OutputVideo.
+func ExampleServer_videoInteraction() {
+	srv := geminitest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	client := srv.Client(ctx)
+
+	in := ia.NewInteractionsInput("a cat on a skateboard")
+	format := ia.NewCreateModelInteractionResponseFormat(ia.NewResponseFormat(ia.VideoResponseFormat{
+		Delivery: ia.VideoResponseFormatDeliveryURI.ToPointer(),
+	}))
+	res, err := client.Interactions.Create(ctx, operations.CreateInteractionRequest{
+		Body: operations.NewCreateInteractionRequestBody(ia.CreateModelInteraction{
+			Model: ia.ModelGeminiOmniFlashPreview, Input: &in, Background: genai.Ptr(true), ResponseFormat: &format,
+		}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	id := *res.Interaction.ID
+	fmt.Println("created:", res.Interaction.Status)
+
+	if err := srv.Finish(id, geminitest.Succeed); err != nil {
+		log.Fatal(err)
+	}
+	got, err := client.Interactions.Get(ctx, operations.GetInteractionByIDRequest{ID: id})
+	if err != nil {
+		log.Fatal(err)
+	}
+	video := got.Interaction.OutputVideo
+	resp, err := http.Get(*video.URI)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println("completed:", got.Interaction.Status, *video.MimeType, resp.Status)
+	// Output:
+	// created: in_progress
+	// completed: completed video/mp4 200 OK
 }

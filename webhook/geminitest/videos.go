@@ -1,9 +1,12 @@
-package webhooktest
+package geminitest
 
 import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
 const videoResponseType = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
@@ -17,7 +20,20 @@ type fakeFile struct {
 
 // fakeVideo is the content of every generated video: not a playable MP4,
 // just bytes a test can download and compare.
-var fakeVideo = []byte("webhooktest fake video\n")
+var fakeVideo = []byte("geminitest fake video\n")
+
+// createVideoShape is the body of predictLongRunning as the SDK's
+// generateVideosParametersToMldev and generateVideosConfigToMldev build it
+// for the Developer API. Images and videos inside an instance are not
+// checked.
+var createVideoShape = shape{
+	"instances": {"prompt": nil, "image": nil, "video": nil, "lastFrame": nil, "referenceImages": nil},
+	"parameters": {
+		"aspectRatio": nil, "durationSeconds": nil, "enhancePrompt": nil, "negativePrompt": nil,
+		"personGeneration": nil, "resolution": nil, "sampleCount": nil,
+	},
+	"webhookConfig": webhookConfigShape,
+}
 
 // createVideo serves POST /v1beta/models/{model}:predictLongRunning, Veo's
 // video generation: {"instances":[…],"parameters":{…},"webhookConfig":{…}}
@@ -31,25 +47,26 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, model strin
 		} `json:"parameters"`
 		WebhookConfig *wireWebhookConfig `json:"webhookConfig"`
 	}
-	if !decodeRequest(w, r, &req) {
+	if err := decodeRequest(w, r, createVideoShape, protoNames, &req); err != nil {
+		respondError(w, familyCore, http.StatusBadRequest, err.Error())
 		return
 	}
 	if len(req.Instances) == 0 {
-		respondError(w, http.StatusBadRequest, "instances is required")
+		respondError(w, familyCore, http.StatusBadRequest, "instances is required")
 		return
 	}
 	samples := 1
 	if req.Parameters.SampleCount != "" {
 		n, err := strconv.Atoi(string(req.Parameters.SampleCount))
 		if err != nil || n < 1 || n > 4 {
-			respondError(w, http.StatusBadRequest, "parameters.sampleCount must be between 1 and 4")
+			respondError(w, familyCore, http.StatusBadRequest, "parameters.sampleCount must be between 1 and 4")
 			return
 		}
 		samples = n
 	}
 	if req.WebhookConfig != nil {
 		if err := checkURIs("webhook_config.uris", req.WebhookConfig.URIs); err != nil {
-			respondError(w, http.StatusBadRequest, err.Error())
+			respondError(w, familyCore, http.StatusBadRequest, err.Error())
 			return
 		}
 	}
@@ -94,21 +111,24 @@ func (s *Server) videoOperation(j *fakeJob) map[string]any {
 // finishVideoLocked ends a video operation. Success sends video.generated
 // with data.id the full operation name (Google's docs show only
 // placeholders, so the live form is unverified), data.output_file_uri the
-// first video's download URI and data.file_name its file name; a failure
+// first video's download URI, as the operation's
+// generatedSamples[0].video.uri gives it, and data.file_name its file name
+// ("files/{id}"); a failure
 // sends nothing, since Gemini has no event for it. s.mu must be held.
-func (s *Server) finishVideoLocked(j *fakeJob, o Outcome) (Payload, bool) {
+func (s *Server) finishVideoLocked(j *fakeJob, o Outcome) (webhooktest.Payload, bool) {
 	j.state = videoDone
 	if o.kind == outcomeFail {
 		j.errCode, j.errMsg = o.code, o.message
 		if j.errMsg == "" {
 			j.errMsg = "video generation failed" // so that the operation reads as failed
 		}
-		return Payload{}, false
+		return webhooktest.Payload{}, false
 	}
 	for i := range j.samples {
 		j.samples[i] = s.addFileLocked("video/mp4", fakeVideo)
 	}
-	return VideoGenerated(j.name, s.downloadURI(j.samples[0]), j.samples[0]), true
+	return event(webhook.VideoGenerated, j.name,
+		"output_file_uri", s.downloadURI(j.samples[0]), "file_name", j.samples[0]), true
 }
 
 // getVideo serves GET /v1beta/models/{model}/operations/{op}; name is the
@@ -122,7 +142,7 @@ func (s *Server) getVideo(w http.ResponseWriter, name string) {
 	}
 	s.mu.Unlock()
 	if j == nil {
-		respondError(w, http.StatusNotFound, "operation "+name+" not found")
+		respondError(w, familyCore, http.StatusNotFound, "operation "+name+" not found")
 		return
 	}
 	respondJSON(w, http.StatusOK, op)
@@ -148,7 +168,7 @@ func (s *Server) downloadFile(w http.ResponseWriter, id string) {
 	f, ok := s.files["files/"+id]
 	s.mu.Unlock()
 	if !ok {
-		respondError(w, http.StatusNotFound, "file files/"+id+" not found")
+		respondError(w, familyCore, http.StatusNotFound, "file files/"+id+" not found")
 		return
 	}
 	w.Header().Set("Content-Type", f.contentType)

@@ -1,4 +1,4 @@
-package webhooktest
+package geminitest
 
 import (
 	"crypto/rand"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
+	"github.com/genaihook/genaihook/webhook/webhooktest"
 )
 
 // PingEventType is the type of the event that Webhooks.Ping sends. Gemini
@@ -42,7 +43,8 @@ type fakeWebhook struct {
 	secrets  []fakeSecret // newest last
 	created  time.Time
 	updated  time.Time
-	failures int // deliveries in a row that ran out of retries
+	failures int    // deliveries in a row that ran out of retries
+	seq      uint64 // creation order, for page tokens
 }
 
 type fakeSecret struct {
@@ -54,6 +56,8 @@ type fakeSecret struct {
 func (sc fakeSecret) live(now time.Time) bool {
 	return sc.expires.IsZero() || now.Before(sc.expires)
 }
+
+func (wh *fakeWebhook) order() uint64 { return wh.seq }
 
 func (wh *fakeWebhook) subscribed(t webhook.EventType) bool {
 	return slices.Contains(wh.events, string(t))
@@ -127,12 +131,12 @@ func (s *Server) webhookJSON(wh *fakeWebhook) map[string]any {
 // subscribe to the events it sends on cancellation.
 func checkEvents(w http.ResponseWriter, events []string) bool {
 	if len(events) == 0 {
-		respondError(w, http.StatusBadRequest, "subscribed_events is required")
+		respondError(w, familyWebhooks, http.StatusBadRequest, "subscribed_events is required")
 		return false
 	}
 	for _, e := range events {
 		if !webhook.EventType(e).Known() {
-			respondError(w, http.StatusBadRequest, "subscribed_events: unknown event type "+jsonQuote(e))
+			respondError(w, familyWebhooks, http.StatusBadRequest, "subscribed_events: unknown event type "+jsonQuote(e))
 			return false
 		}
 	}
@@ -152,11 +156,12 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		URI              string   `json:"uri"`
 		SubscribedEvents []string `json:"subscribed_events"`
 	}
-	if !decodeRequest(w, r, &req) {
+	if err := decodeRequest(w, r, shape{"name": nil, "uri": nil, "subscribed_events": nil}, snakeNames, &req); err != nil {
+		respondError(w, familyWebhooks, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := checkURI(req.URI); err != nil {
-		respondError(w, http.StatusBadRequest, "uri: "+err.Error())
+		respondError(w, familyWebhooks, http.StatusBadRequest, "uri: "+err.Error())
 		return
 	}
 	if !checkEvents(w, req.SubscribedEvents) {
@@ -169,6 +174,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		secrets: []fakeSecret{{value: newSigningSecret()}},
 	}
 	s.mu.Lock()
+	wh.seq = s.nextSeqLocked()
 	s.webhooks[wh.id] = wh
 	s.hookOrder = append(s.hookOrder, wh)
 	body := s.webhookJSON(wh)
@@ -182,14 +188,14 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
-	page, next, err := paginate(s.hookOrder, q.Get("page_size"), q.Get("page_token"))
+	page, next, err := paginate(s.hookOrder, (*fakeWebhook).order, q.Get("page_size"), q.Get("page_token"))
 	var hooks []map[string]any
 	for _, wh := range page {
 		hooks = append(hooks, s.webhookJSON(wh))
 	}
 	s.mu.Unlock()
 	if err != nil {
-		respondError(w, http.StatusBadRequest, err.Error())
+		respondError(w, familyWebhooks, http.StatusBadRequest, err.Error())
 		return
 	}
 	resp := map[string]any{}
@@ -219,7 +225,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, id string) {
 }
 
 func respondWebhookNotFound(w http.ResponseWriter, id string) {
-	respondError(w, http.StatusNotFound, "webhook "+id+" not found")
+	respondError(w, familyWebhooks, http.StatusNotFound, "webhook "+id+" not found")
 }
 
 // updateWebhook serves PATCH /v1beta/webhooks/{id}?update_mask=…: the
@@ -234,7 +240,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 		SubscribedEvents *[]string `json:"subscribed_events"`
 		State            *string   `json:"state"`
 	}
-	if !decodeRequest(w, r, &req) {
+	if err := decodeRequest(w, r, shape{"name": nil, "uri": nil, "subscribed_events": nil, "state": nil}, snakeNames, &req); err != nil && err != errEmptyBody {
+		respondError(w, familyWebhooks, http.StatusBadRequest, err.Error())
 		return
 	}
 	present := map[string]bool{
@@ -246,7 +253,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 		for _, f := range strings.Split(m, ",") {
 			f = strings.TrimSpace(f)
 			if _, ok := present[f]; !ok {
-				respondError(w, http.StatusBadRequest, "update_mask: unknown field "+jsonQuote(f))
+				respondError(w, familyWebhooks, http.StatusBadRequest, "update_mask: unknown field "+jsonQuote(f))
 				return
 			}
 			mask[f] = true
@@ -262,7 +269,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 	}
 	if mask["uri"] {
 		if err := checkURI(str(req.URI)); err != nil {
-			respondError(w, http.StatusBadRequest, "uri: "+err.Error())
+			respondError(w, familyWebhooks, http.StatusBadRequest, "uri: "+err.Error())
 			return
 		}
 	}
@@ -277,7 +284,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 	}
 	if mask["state"] {
 		if st := str(req.State); st != hookEnabled && st != hookDisabled {
-			respondError(w, http.StatusBadRequest, "state: must be enabled or disabled, not "+jsonQuote(st))
+			respondError(w, familyWebhooks, http.StatusBadRequest, "state: must be enabled or disabled, not "+jsonQuote(st))
 			return
 		}
 	}
@@ -313,7 +320,10 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request, id string
 
 // deleteWebhook serves DELETE /v1beta/webhooks/{id}. Deliveries already
 // started go on.
-func (s *Server) deleteWebhook(w http.ResponseWriter, id string) {
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, id string) {
+	if !emptyRequest(w, r, familyWebhooks) {
+		return
+	}
 	s.mu.Lock()
 	wh := s.webhooks[id]
 	if wh != nil {
@@ -331,12 +341,15 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, id string) {
 // pingWebhook serves POST /v1beta/webhooks/{id}:ping: it sends the webhook
 // an event of type PingEventType with data.id the webhook id, signed with
 // its live secrets, whatever its state and subscriptions.
-func (s *Server) pingWebhook(w http.ResponseWriter, id string) {
+func (s *Server) pingWebhook(w http.ResponseWriter, r *http.Request, id string) {
+	if !emptyRequest(w, r, familyWebhooks) {
+		return
+	}
 	s.mu.Lock()
 	wh := s.webhooks[id]
 	if wh != nil {
 		now := s.now()
-		p := Payload{Type: PingEventType, Timestamp: now.UTC().Truncate(time.Second), Data: map[string]any{"id": wh.id}}
+		p := webhooktest.Payload{Type: PingEventType, Timestamp: now.UTC().Truncate(time.Second), Data: map[string]any{"id": wh.id}}
 		s.startDeliveryLocked(p, deliveryTarget{url: wh.uri, webhook: wh, secrets: wh.liveSecrets(now)})
 	}
 	s.mu.Unlock()
@@ -357,13 +370,14 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, id string)
 	var req struct {
 		RevocationBehavior string `json:"revocation_behavior"`
 	}
-	if !decodeRequest(w, r, &req) {
+	if err := decodeRequest(w, r, shape{"revocation_behavior": nil}, snakeNames, &req); err != nil && err != errEmptyBody {
+		respondError(w, familyWebhooks, http.StatusBadRequest, err.Error())
 		return
 	}
 	switch req.RevocationBehavior {
 	case "", revokeAfterH24, revokeImmediately:
 	default:
-		respondError(w, http.StatusBadRequest, "revocation_behavior: unknown value "+jsonQuote(req.RevocationBehavior))
+		respondError(w, familyWebhooks, http.StatusBadRequest, "revocation_behavior: unknown value "+jsonQuote(req.RevocationBehavior))
 		return
 	}
 	secret := newSigningSecret()
