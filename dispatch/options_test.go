@@ -56,9 +56,6 @@ func withRetention(ttl time.Duration, max int) Option {
 // withPollJitter sets the random spread of each poll wait.
 func withPollJitter(frac float64) Option { return func(c *config) { c.jitter = frac } }
 
-// withPollTimeout bounds each read.
-func withPollTimeout(d time.Duration) Option { return func(c *config) { c.pollTimeout = d } }
-
 // withPollConcurrency bounds the reads in flight at once.
 func withPollConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
 

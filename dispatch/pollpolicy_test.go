@@ -17,8 +17,6 @@ import (
 	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/components"
 	"google.golang.org/genai/interactions/models/interactions"
-	"google.golang.org/genai/interactions/models/operations"
-	"google.golang.org/genai/interactions/retry"
 
 	"github.com/genaihook/genaihook/webhook"
 )
@@ -89,8 +87,6 @@ func (a *scriptedAPI) client(t *testing.T) *genai.Client {
 	return c
 }
 
-var noRetries = operations.WithRetries(retry.Config{Strategy: "none"})
-
 func ok(body string) apiAnswer { return apiAnswer{body: body} }
 
 func apiErr(status int, header http.Header) apiAnswer {
@@ -133,19 +129,6 @@ func drive(t *testing.T, clk *fakeClock, done <-chan struct{}) {
 		}
 	}
 	t.Fatal("still not done after 500 timers")
-}
-
-// recordSleeps wraps clk.AfterFunc and records the delays shorter than a
-// poll's, which are the typed waits' sleeps between reads.
-func recordSleeps(clk *fakeClock, sleeps *[]time.Duration, mu *sync.Mutex) func(time.Duration, func()) func() bool {
-	return func(d time.Duration, f func()) func() bool {
-		if d < 10*time.Second {
-			mu.Lock()
-			*sleeps = append(*sleeps, d)
-			mu.Unlock()
-		}
-		return clk.AfterFunc(d, f)
-	}
 }
 
 // TestEventsAreConfirmed checks that, with a genai client, an event
