@@ -35,12 +35,12 @@
 // With genaihook the job is created with a webhook_config pointing at your
 // receiver, and the caller waits (errors handled as usual):
 //
-//	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
 //	d, err := dispatch.New(client, "https://example.com/gemini/webhook")
-//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//	defer d.Close()
+//	http.Handle("POST /gemini/webhook", d.Handler())
 //	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{WebhookConfig: d.WebhookConfig()})
-//	ev, err := d.Wait(ctx, job.Name) // err: a *dispatch.JobError unless the job succeeded
-//	job = ev.Job.(*genai.BatchJob)
+//	ev, err := d.Wait(ctx, job.Name) // a *dispatch.JobError unless the job succeeded
+//	job = ev.Job.(*genai.BatchJob)   // (when err is nil or a *JobError) the job as the API reports it
 //
 // Dynamic webhooks are signed with Google's global keys, which prove the
 // sender but not the intended receiver: any Gemini customer could replay
@@ -48,9 +48,10 @@
 // it is bound to this receiver (a token it minted, a job it awaits, or a job
 // the API reads as this project's), and even then the wait resolves only
 // once the API confirms the event. Static webhooks, signed with a secret of
-// your own, need no binding. verify.New and dispatch.New check their
-// configuration and return an error naming the fix, so a mistake fails at
-// startup, not on the first delivery. The command examples/quickstart runs
+// your own, need no binding: give their secrets to the Handler through
+// dispatch.WithVerifier. dispatch.New checks its configuration and returns
+// an error naming the fix, so a mistake fails at startup, not on the first
+// delivery. The command examples/quickstart runs
 // this whole flow offline against the fake Gemini of package geminitest.
 //
 // The packages depend on each other in one direction only: verify knows

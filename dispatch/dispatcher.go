@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/genaihook/genaihook/internal/httpsurl"
+	"github.com/genaihook/genaihook/verify"
 	"github.com/genaihook/genaihook/webhook"
 )
 
@@ -71,8 +72,9 @@ type Dispatcher struct {
 // New checks everything now, so that a mistake fails at start-up: it
 // returns an error naming the fix when webhookURL is not an absolute https
 // URL (http is allowed only to a loopback host, for tests), when client
-// was not made by genai.NewClient, or when WithBinder or WithStore was
-// given nil. It starts no goroutine.
+// was not made by genai.NewClient, or when WithBinder, WithStore or
+// WithVerifier was given nil. It starts no goroutine and makes no request:
+// Google's keys are fetched when the first delivery needs them.
 func New(client *genai.Client, webhookURL string, opts ...Option) (*Dispatcher, error) {
 	cfg := defaultConfig()
 	if client != nil {
@@ -92,6 +94,13 @@ func New(client *genai.Client, webhookURL string, opts ...Option) (*Dispatcher, 
 	}
 	if cfg.binder == nil {
 		cfg.binder = newRandomBinder()
+	}
+	if cfg.verifier == nil {
+		v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: New: %w", err)
+		}
+		cfg.verifier = v
 	}
 	d := &Dispatcher{
 		cfg:     cfg,

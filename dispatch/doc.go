@@ -13,9 +13,9 @@
 //
 // With dispatch:
 //
-//	v, err := verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL})
 //	d, err := dispatch.New(client, "https://example.com/gemini/webhook")
-//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//	defer d.Close()
+//	http.Handle("POST /gemini/webhook", d.Handler())
 //	job, err := client.Batches.Create(ctx, model, src, &genai.CreateBatchJobConfig{WebhookConfig: d.WebhookConfig()})
 //	ev, err := d.Wait(ctx, job.Name) // err is a *JobError unless the job succeeded
 //	job = ev.Job.(*genai.BatchJob)   // the job as the API reports it (err == nil, or a *JobError)
@@ -108,8 +108,10 @@
 //
 // # Timing and storage
 //
-// An event that arrives before anyone waits is kept (24 hours, the span of
-// Gemini's own retries, at most 10,000 events) and serves a later Wait.
+// An event that the Handler accepted before anyone waits is kept (24 hours,
+// the span of Gemini's own retries, at most 10,000 events) and serves a
+// later Wait. (Without a client the Handler can bind a batch's event only
+// to a wait in progress, so start the wait before the job can end.)
 // Duplicates are harmless; events of types the webhook package does not know
 // resolve nothing. Deliver does constant work and starts no goroutine.
 //

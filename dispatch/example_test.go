@@ -19,8 +19,8 @@ import (
 
 // The whole path from a job to its outcome, against the fake Gemini of
 // package geminitest: in production the client is made by genai.NewClient
-// with your API key, the verifier checks Google's keys at
-// verify.GeminiJWKSURL, and the URL is your receiver's public address.
+// with your API key, the Handler checks Google's keys (no WithVerifier),
+// and the URL is your receiver's public address.
 func Example() {
 	ctx := context.Background()
 	gemini := geminitest.NewServer()
@@ -30,18 +30,21 @@ func Example() {
 	receiver := httptest.NewServer(mux)
 	defer receiver.Close()
 
+	// The fake signs with keys of its own; without WithVerifier the Handler
+	// checks Google's.
 	v, err := verify.New(verify.Config{JWKSURL: gemini.JWKSURL()})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	d, err := dispatch.New(client, receiver.URL+"/gemini/webhook", dispatch.WithLogger(slog.New(slog.DiscardHandler)))
+	d, err := dispatch.New(client, receiver.URL+"/gemini/webhook",
+		dispatch.WithVerifier(v), dispatch.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer d.Close()
-	mux.Handle("POST /gemini/webhook", d.Handler(v))
+	mux.Handle("POST /gemini/webhook", d.Handler())
 
 	job, err := client.Batches.Create(ctx, "gemini-2.5-flash", &genai.BatchJobSource{
 		InlinedRequests: []*genai.InlinedRequest{{Contents: genai.Text("Hello")}},

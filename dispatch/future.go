@@ -33,6 +33,7 @@ const (
 	polling                    // head whose key is being polled now
 	hinted                     // an event arrived for the key while it was being polled
 	recheck                    // the read after an event may be repeated once (see confirmLag)
+	heard                      // an event for the key arrived: it was not lost
 )
 
 // stopped is the two flags that record a stop.

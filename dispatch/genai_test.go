@@ -27,8 +27,8 @@ import (
 
 // The tests of this file and of e2e_*_test.go run the real genai client
 // against the fake Gemini of package geminitest, with the receiver wired
-// as the README wires it: verify.New, dispatch.New(client, url),
-// d.Handler(v). None sleeps: each waits for an outcome under a generous
+// as the README wires it: dispatch.New(client, url), d.Handler(), with
+// the fake's keys given by WithVerifier. None sleeps: each waits for an outcome under a generous
 // deadline that only a failure reaches.
 
 // testTimeout bounds each test's waits: far beyond what a passing run
@@ -164,9 +164,8 @@ func (g *fakeGemini) finish(t *testing.T, id string, o geminitest.Outcome) {
 // newReceiver starts the receiver exactly as the README wires it, with
 // Google's key endpoint replaced by jwksURL:
 //
-//	v, err := verify.New(verify.Config{JWKSURL: ...})
-//	d, err := dispatch.New(client, url)
-//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//	d, err := dispatch.New(client, url, dispatch.WithVerifier(v))
+//	http.Handle("POST /gemini/webhook", d.Handler())
 //
 // client may be nil. The Dispatcher logs nothing unless opts say so, and
 // is closed when the test ends.
@@ -180,12 +179,12 @@ func newReceiver(t *testing.T, jwksURL string, client *genai.Client, opts ...dis
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dispatch.New(client, url, append([]dispatch.Option{dispatch.WithLogger(nil)}, opts...)...)
+	d, err := dispatch.New(client, url, append([]dispatch.Option{dispatch.WithVerifier(v), dispatch.WithLogger(nil)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	mux.Handle("POST /gemini/webhook", d.Handler(v, webhook.WithLogger(nil)))
+	mux.Handle("POST /gemini/webhook", d.Handler(webhook.WithLogger(nil)))
 	return d, url
 }
 

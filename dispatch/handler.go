@@ -17,10 +17,12 @@ import (
 )
 
 // Handler returns the http.Handler to serve at the webhook URL given to
-// New: it verifies each delivery with v, binds the dynamic ones to this
-// receiver, deduplicates, and passes them to Deliver. opts are the
-// handler's own options (webhook.WithLogger, webhook.WithDeduplicator and
-// the others of package webhook).
+// New: it verifies each delivery (with Google's keys, or the verifier of
+// WithVerifier), binds the dynamic ones to this receiver, deduplicates,
+// and passes them to Deliver. opts are the handler's own options
+// (webhook.WithLogger, webhook.WithDeduplicator and the others of package
+// webhook). Serve this handler rather than webhook.NewHandler(v,
+// d.Deliver), which has no binding and refuses every dynamic delivery.
 //
 // A dynamic delivery, signed with Google's global keys, proves only that
 // Google sent it to some Gemini customer, who could replay it here. It is
@@ -43,10 +45,10 @@ import (
 // Anything else is refused with 403; a binding that cannot decide (the
 // store or the read failed, or took too long) makes the handler answer
 // 503, so that Gemini retries. Static deliveries, signed with this
-// receiver's own secret, need no binding. It panics if v is nil, as
-// webhook.NewHandler does.
-func (d *Dispatcher) Handler(v webhook.Verifier, opts ...webhook.Option) *webhook.Handler {
-	return webhook.NewHandler(v, d.Deliver, append([]webhook.Option{webhook.WithBinding(d.bound)}, opts...)...)
+// receiver's own secret, need no binding. Each call returns a new Handler
+// (with a deduplicator of its own unless opts give one): serve one.
+func (d *Dispatcher) Handler(opts ...webhook.Option) *webhook.Handler {
+	return webhook.NewHandler(d.cfg.verifier, d.Deliver, append([]webhook.Option{webhook.WithBinding(d.bound)}, opts...)...)
 }
 
 // WebhookConfig returns the webhook_config for Batches.Create

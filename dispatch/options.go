@@ -61,6 +61,8 @@ type config struct {
 	maxStored   int
 	store       Store
 	storeSet    bool
+	verifier    webhook.Verifier
+	verifierSet bool
 	binder      *webhook.Binder
 	binderSet   bool
 	quiet       time.Duration // 0: the kind's own, see scheduleOf
@@ -139,8 +141,22 @@ func WithPollSchedule(quiet, interval, maxInterval time.Duration) Option {
 	}
 }
 
+// WithVerifier sets how the Handler verifies deliveries. The default
+// verifies dynamic webhooks with Google's keys, as
+// verify.New(verify.Config{JWKSURL: verify.GeminiJWKSURL}) does. Give a
+// *verify.Verifier of your own to accept static webhooks too (with
+// verify.Config.Secrets, adding JWKSURL to keep dynamic ones), to accept the
+// JWT form (verify.Config.Audience), or, in tests, to trust a fake's keys.
+// New returns an error for a nil v.
+func WithVerifier(v webhook.Verifier) Option {
+	return func(c *config) { c.verifier, c.verifierSet = v, true }
+}
+
 // check reports the first option that cannot work, with the fix.
 func (c *config) check() error {
+	if c.verifierSet && c.verifier == nil {
+		return errors.New("dispatch: WithVerifier: nil Verifier; make one with verify.New, or leave the option out to verify with Google's keys")
+	}
 	if c.binderSet && c.binder == nil {
 		return errors.New("dispatch: WithBinder: nil Binder; make one with webhook.NewBinder(secret), or leave the option out for a random one")
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/genai"
@@ -643,6 +644,51 @@ func TestFailedVideoNoticedWithin30s(t *testing.T) {
 				}
 				d.Close()
 			}
+		})
+	}
+}
+
+// TestOutcomeReadWithoutEventIsLogged checks that a job whose outcome the
+// reads find before any event came is logged once, naming the likely
+// causes (events not reaching this receiver), and that one whose event
+// prompted the read is not; nor is a failed video, for which Gemini sends
+// no event.
+func TestOutcomeReadWithoutEventIsLogged(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		id      string
+		deliver bool
+		read    func(id string) *webhook.Event
+		wantLog bool
+	}{
+		{"batch, no event", "batches/b1", false, func(id string) *webhook.Event { return event(webhook.BatchSucceeded, id, t0) }, true},
+		{"batch, after its event", "batches/b1", true, func(id string) *webhook.Event { return event(webhook.BatchSucceeded, id, t0) }, false},
+		{"failed video, no event", "models/veo/operations/v1", false, func(id string) *webhook.Event {
+			ev := event(webhook.VideoGenerated, id, t0)
+			ev.Data.ErrorMessage = "blocked"
+			return ev
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				logs := logRecorder{c: make(chan string, 16)}
+				p := pollerFunc(func(_ context.Context, id string) (*webhook.Event, error) { return tt.read(id), nil })
+				d := mustNew(t, WithLogger(slog.New(logs)), withPoller(p))
+				defer d.Close()
+				f := d.Watch(t.Context(), tt.id)
+				if tt.deliver {
+					d.Deliver(t.Context(), tt.read(tt.id))
+				}
+				<-f.Done()
+				got := false
+				for len(logs.c) > 0 {
+					l := <-logs.c
+					got = got || strings.Contains(l, "no event received") && strings.Contains(l, "webhook URL")
+				}
+				if got != tt.wantLog {
+					t.Errorf("logged the missing event: %v, want %v", got, tt.wantLog)
+				}
+			})
 		})
 	}
 }

@@ -173,7 +173,7 @@ func (d *Dispatcher) hintLocked(key string) {
 	if h == nil || d.closed {
 		return
 	}
-	h.flags |= recheck
+	h.flags |= recheck | heard
 	switch {
 	case h.flags&polling != 0:
 		h.flags |= hinted
@@ -249,7 +249,8 @@ func (d *Dispatcher) poll(j pollJob) {
 		d.wg.Done()
 	}()
 	d.mu.Lock()
-	awaited := d.waiters[j.key] != nil
+	h := d.waiters[j.key]
+	awaited, heard := h != nil, h != nil && h.flags&heard != 0
 	if !awaited {
 		d.readDoneLocked(j)
 	}
@@ -291,6 +292,14 @@ func (d *Dispatcher) poll(j pollJob) {
 			ev.Raw = envelopeJSON(ev)
 		}
 		d.keepDeliveredError(ctx, j.key, ev)
+		if !heard && (outcomeOf(ev) != webhook.OutcomeFailed || ev.Type.Family() != webhook.FamilyVideo) {
+			// Gemini sends no event for a failed video; any other outcome
+			// read before its event came means the events are not arriving.
+			d.log.Warn("dispatch: a job's outcome was found by reading it, with no event received: "+
+				"check that Gemini can reach the webhook URL, that the job was created with the Dispatcher's webhook_config, "+
+				"and that the URL serves the Dispatcher's Handler (its log says why it refuses deliveries)",
+				slog.String("id", truncateID(j.id)), slog.String("type", string(ev.Type)))
+		}
 		var buf [maxKeys]string
 		// The read's own deadline bounds the store calls too, so that a
 		// store that hangs cannot hold this read's slot for ever.
@@ -308,7 +317,7 @@ func (d *Dispatcher) poll(j pollJob) {
 	// by the list this read was for, not rescheduled meanwhile: wait
 	// longer, or end the waits of a job that is not found.
 	d.readDoneLocked(j)
-	h := d.waiters[j.key]
+	h = d.waiters[j.key]
 	if h == nil {
 		delete(d.notFound, j.key)
 	}
@@ -322,8 +331,12 @@ func (d *Dispatcher) poll(j pollJob) {
 	if run, ok := d.notFoundLocked(j.key, st.notFound, now); ok {
 		h = d.takeLocked(j.key)
 		d.mu.Unlock()
-		gone := fmt.Errorf("%w: %s: %d reads in a row over %v answered 404 or 403 (last: %w)",
-			ErrJobNotFound, truncateID(j.id), run.n, time.Duration(now-run.since), err)
+		hint := ""
+		if familyOf(j.id) == webhook.FamilyInteraction {
+			hint = " (a bare id is read as an interaction's: a batch's id is \"batches/…\", a video's \"models/…/operations/…\", as genai returned them)"
+		}
+		gone := fmt.Errorf("%w: %s%s: %d reads in a row over %v answered 404 or 403 (last: %w)",
+			ErrJobNotFound, truncateID(j.id), hint, run.n, time.Duration(now-run.since), err)
 		d.log.Warn("dispatch: job not found; ending its waits", slog.String("id", truncateID(j.id)), slog.Any("error", err))
 		finishAll(h, &result{err: gone})
 		return

@@ -26,14 +26,13 @@ import (
 // readme is the receiver exactly as the README wires it, with Google's key
 // endpoint replaced by a local one:
 //
-//	v, err := verify.New(verify.Config{JWKSURL: ...})
-//	d, err := dispatch.New(client, url)
-//	http.Handle("POST /gemini/webhook", d.Handler(v))
+//	d, err := dispatch.New(client, url, dispatch.WithVerifier(v))
+//	http.Handle("POST /gemini/webhook", d.Handler())
 type readme struct {
 	url     string
 	client  *http.Client // for the attackers
 	d       *dispatch.Dispatcher
-	handler http.Handler // d.Handler(v), as mounted at url
+	handler http.Handler // d.Handler(), as mounted at url
 }
 
 // newReadme wires the README's receiver, verifying with the keys served at
@@ -53,12 +52,12 @@ func newReadme(t *testing.T, jwksURL string, client *genai.Client, withAudience 
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.d, err = dispatch.New(client, r.url, dispatch.WithLogger(nil))
+	r.d, err = dispatch.New(client, r.url, dispatch.WithVerifier(v), dispatch.WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.d.Close() })
-	r.handler = r.d.Handler(v, webhook.WithLogger(nil))
+	r.handler = r.d.Handler(webhook.WithLogger(nil))
 	mux.Handle("POST /gemini/webhook", r.handler)
 	return r
 }

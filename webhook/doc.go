@@ -119,8 +119,9 @@
 // Batches need another check: the live API has refused user_metadata on
 // batch jobs, so their events may carry no token. Bind them by "a job this
 // receiver created" instead (a BindingCheck that looks the job id up in
-// your own records) and combine the two with AnyOf;
-// dispatch.Dispatcher.Binding offers both as one option.
+// your own records) and combine the two with AnyOf. The Handler that
+// package dispatch builds (Dispatcher.Handler) binds both ways, and by
+// reading the job through the API.
 //
 // InsecureSkipBinding turns the check off. It is for tests, and for a
 // receiver that treats every event as a hint and re-reads the job with its

@@ -71,7 +71,7 @@ type Handler struct {
 // a missing one.
 const fixBinding = "give NewHandler a check that ties each job to this receiver: " +
 	"webhook.WithBinding(binder.Check), with the webhook.Binder's Metadata in each job's user_metadata, " +
-	"or the dispatcher's binding option (dispatch.Dispatcher.Binding)"
+	"or serve the handler package dispatch builds (Dispatcher.Handler) instead of NewHandler"
 
 // NewHandler returns a Handler that authenticates deliveries with v and
 // passes each new event to fn.
