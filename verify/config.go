@@ -36,7 +36,8 @@ type Config struct {
 	Secrets []string
 	// Keyring holds secrets with an optional expiry, for a rotation whose
 	// old secret stops verifying at a known time (Gemini's
-	// revoke_previous_secrets_after_h24). It adds to Secrets.
+	// revoke_previous_secrets_after_h24). It adds to Secrets. Both are
+	// the starting keyring: Verifier.SetKeyring replaces them live.
 	Keyring []Secret
 	// Tolerance is the accepted distance between webhook-timestamp and Now,
 	// past or future. 0 means DefaultTolerance; at most 1 hour.

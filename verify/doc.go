@@ -12,7 +12,8 @@
 //     secret ("whsec_" and base64 of 24 to 64 random bytes) using Standard
 //     Webhooks 1.0 HMAC-SHA256: a "v1,<base64>" entry in the
 //     webhook-signature header. A receiver holds several secrets during a
-//     rotation (Config.Secrets); Config.Keyring gives each an expiry.
+//     rotation (Config.Secrets); Config.Keyring gives each an expiry, and
+//     Verifier.SetKeyring replaces them while the Verifier serves.
 //   - Dynamic webhooks, requested per job with a webhook_config, are signed
 //     with Google's global public keys, published as a JSON Web Key Set at
 //     GeminiJWKSURL (Config.JWKSURL).
@@ -89,8 +90,9 @@
 //
 // # Errors and HTTP status
 //
-// Every error of New, Sign and Verify is an *Error wrapping one sentinel;
-// its text never holds a secret, a signature or a body. A receiver answers:
+// Every error of New, Sign, SetKeyring and Verify is an *Error wrapping one
+// sentinel; its text never holds a secret, a signature or a body. A
+// receiver answers:
 //
 //	sentinel                  meaning                                  answer
 //	------------------------  ---------------------------------------  ------------------------

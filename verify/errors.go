@@ -2,8 +2,8 @@ package verify
 
 import "errors"
 
-// Sentinel errors. Every error returned by [New], [Sign] and
-// [Verifier.Verify] is an [*Error] that wraps exactly one of these, so
+// Sentinel errors. Every error returned by [New], [Sign],
+// [Verifier.SetKeyring] and [Verifier.Verify] is an [*Error] that wraps exactly one of these, so
 // callers branch with errors.Is and log the Reason. The package
 // documentation says which HTTP status a receiver answers for each.
 var (
@@ -54,7 +54,9 @@ var (
 	// loopback host or has a port outside 1 to 65535, Audience with a
 	// JWKSURL other than GeminiJWKSURL and no telling Issuer, a negative
 	// duration, Tolerance or Leeway above 1 hour, JWKSRefetchInterval below
-	// 1 second, JWKSMinTTL above JWKSMaxTTL), or a secret given to Sign is.
+	// 1 second, JWKSMinTTL above JWKSMaxTTL), or a secret given to Sign
+	// is, or a keyring given to SetKeyring is (a bad secret, or none live
+	// without a JWKSURL).
 	ErrBadConfig = errors.New("verify: bad configuration")
 )
 

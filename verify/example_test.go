@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/genaihook/genaihook/verify"
@@ -119,4 +121,51 @@ func ExampleVerifier_Verify_dynamic() {
 	fmt.Println(res.Scheme, res.WebhookID, res.KeyID, res.Scheme.Dynamic())
 	// Output:
 	// v1a msg_3 google-key-1 true
+}
+
+// Secrets that change while the Verifier serves: the keyring is re-read
+// from wherever the caller keeps it (here an environment variable, on
+// SIGHUP in a real program) and swapped in; deliveries in flight finish
+// with the keyring they started with.
+func ExampleVerifier_SetKeyring() {
+	const old = "whsec_XQsHKNNw23ERxtXjS1aBQCn/TiGUJS//ZxYQQja2wgo="
+	const next = "whsec_3rL5pwKpEXrgxy0DSiD9r5BqoT8jwKEJrTvFgP1cYQE="
+	now := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now } // omit in production
+	v, err := verify.New(verify.Config{Secrets: []string{old}, Now: clock})
+	if err != nil {
+		panic(err)
+	}
+
+	// After Webhooks.RotateSigningSecret with revoke_previous_secrets_after_h24,
+	// Gemini signs with both for 24 hours: hold both, the old one with the
+	// expire_time the webhook's signing_secrets give it.
+	os.Setenv("GEMINI_WEBHOOK_SECRETS", next+" "+old)
+	keyring := []verify.Secret{}
+	for i, s := range strings.Fields(os.Getenv("GEMINI_WEBHOOK_SECRETS")) {
+		k := verify.Secret{Value: s}
+		if i > 0 {
+			k.Expires = now.Add(24 * time.Hour)
+		}
+		keyring = append(keyring, k)
+	}
+	if err := v.SetKeyring(keyring); err != nil {
+		panic(err) // a bad secret is refused, and the old keyring kept
+	}
+
+	body := []byte(`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123"}}`)
+	for _, secret := range []string{old, next} {
+		sig, _ := verify.Sign(secret, "msg_3", now, body)
+		h := http.Header{}
+		h.Set("webhook-id", "msg_3")
+		h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+		h.Set("webhook-signature", sig)
+		res, err := v.Verify(context.Background(), h, body)
+		fmt.Println(res.SecretIndex, err)
+	}
+	fmt.Println(v.SetKeyring(nil))
+	// Output:
+	// 1 <nil>
+	// 0 <nil>
+	// verify: bad configuration: keyring is empty and no JWKSURL is configured, so no delivery could verify: keep the current secret
 }

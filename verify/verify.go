@@ -24,9 +24,13 @@ const defaultLeeway = 30 * time.Second
 // New and share it: it is safe for concurrent use, and a dynamic Verifier
 // caches the JWKS across calls.
 type Verifier struct {
-	secrets   []*hmacKey // Config.Secrets, then Config.Keyring
+	// secrets is Config.Secrets, then Config.Keyring, or what SetKeyring
+	// last installed: a Verify reads it once and checks with that snapshot.
+	secrets   atomic.Pointer[[]*hmacKey]
 	tolerance time.Duration
 	now       func() time.Time
+	// allowTestVector is Config.allowTestVector, for SetKeyring.
+	allowTestVector bool
 
 	// Dynamic webhooks; keys is nil when JWKSURL is empty.
 	keys      *jwks.Cache
@@ -95,32 +99,27 @@ func New(cfg Config) (*Verifier, error) {
 		audience:  cfg.Audience,
 		issuer:    cfg.Issuer,
 		leeway:    cmp.Or(cfg.Leeway, defaultLeeway),
+
+		allowTestVector: cfg.allowTestVector,
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
-	addSecret := func(field string, i int, value string, expires time.Time) *Error {
-		key, err := decodeSecret(value)
-		if err == nil && !cfg.allowTestVector && isPublicTestSecret(key) {
-			err = fail(ErrBadConfig, "secret is the public Standard Webhooks example secret (whsec_MfKQ9r8G...), a test vector anyone can sign with; "+
-				"use the secret Gemini returned for your webhook")
-		}
-		if err != nil {
-			return fail(ErrBadConfig, field+"["+strconv.Itoa(i)+"]: "+reasonOf(err))
-		}
-		v.secrets = append(v.secrets, newHMACKey(key, expires))
-		return nil
+	keyring := make([]Secret, 0, len(cfg.Secrets)+len(cfg.Keyring))
+	for _, value := range cfg.Secrets {
+		keyring = append(keyring, Secret{Value: value})
 	}
-	for i, s := range cfg.Secrets {
-		if err := addSecret("Secrets", i, s, time.Time{}); err != nil {
-			return nil, err
+	keyring = append(keyring, cfg.Keyring...)
+	keys, err := v.decodeKeyring(keyring, func(i int) string {
+		if i < len(cfg.Secrets) {
+			return "Secrets[" + strconv.Itoa(i) + "]"
 		}
+		return "Keyring[" + strconv.Itoa(i-len(cfg.Secrets)) + "]"
+	})
+	if err != nil {
+		return nil, err
 	}
-	for i, s := range cfg.Keyring {
-		if err := addSecret("Keyring", i, s.Value, s.Expires); err != nil {
-			return nil, err
-		}
-	}
+	v.secrets.Store(&keys)
 	if cfg.JWKSURL != "" {
 		if err := jwks.ValidateURL(cfg.JWKSURL); err != nil {
 			return nil, fail(ErrBadConfig, "JWKSURL: "+err.Error())
@@ -145,17 +144,11 @@ func New(cfg Config) (*Verifier, error) {
 		v.parser = newJWTParser()
 		v.validator = newJWTValidator(&cfg, v.leeway, v.now)
 	}
-	if v.keys == nil {
-		if len(v.secrets) == 0 {
-			return nil, fail(ErrBadConfig, "no signature scheme configured: set Secrets or Keyring for static webhooks, JWKSURL for dynamic ones")
-		}
-		now, live := v.now(), false
-		for _, k := range v.secrets {
-			live = live || k.live(now)
-		}
-		if !live {
-			return nil, fail(ErrBadConfig, "every secret in Keyring has expired, so no delivery could verify: add the current secret to Secrets or Keyring")
-		}
+	if v.keys == nil && len(keys) == 0 {
+		return nil, fail(ErrBadConfig, "no signature scheme configured: set Secrets or Keyring for static webhooks, JWKSURL for dynamic ones")
+	}
+	if err := v.checkLive(keys, "Keyring"); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -280,7 +273,8 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 		return Result{}, err
 	}
 	hasV1 := e.nv1 > 0
-	tryHMAC := hasV1 && len(v.secrets) > 0
+	secrets := *v.secrets.Load()
+	tryHMAC := hasV1 && len(secrets) > 0
 	tryEd25519 := e.nv1a > 0 && v.keys != nil
 	if !tryHMAC && !tryEd25519 {
 		switch {
@@ -307,9 +301,9 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 
 	var fault *Error
 	if tryHMAC {
-		i, err := v.verifyHMAC(id, tsText, body, &e, now)
+		i, err := verifyHMAC(secrets, id, tsText, body, &e, now)
 		if err == nil {
-			return Result{Scheme: SchemeHMAC, WebhookID: id, Timestamp: ts, SecretIndex: i, KeyID: v.secrets[i].keyID}, nil
+			return Result{Scheme: SchemeHMAC, WebhookID: id, Timestamp: ts, SecretIndex: i, KeyID: secrets[i].keyID}, nil
 		}
 		fault = err
 	}
@@ -334,11 +328,11 @@ func (v *Verifier) verify(ctx context.Context, h http.Header, body []byte) (Resu
 	return Result{}, fault
 }
 
-// verifyHMAC checks the v1 entries against every live secret and returns
-// the index of the one that matched.
-func (v *Verifier) verifyHMAC(id, ts string, body []byte, e *entries, now time.Time) (int, *Error) {
+// verifyHMAC checks the v1 entries against every live secret of secrets
+// and returns the index of the one that matched.
+func verifyHMAC(secrets []*hmacKey, id, ts string, body []byte, e *entries, now time.Time) (int, *Error) {
 	live := 0
-	for i, k := range v.secrets {
+	for i, k := range secrets {
 		if !k.live(now) {
 			continue
 		}
