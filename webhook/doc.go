@@ -13,9 +13,11 @@
 //
 // For each request the Handler checks the method and the body size,
 // authenticates the delivery (a Verifier, normally *verify.Verifier),
-// parses it, checks that a dynamic delivery is bound to this receiver
-// (WithBinding), skips a webhook-id already processed (a Deduplicator), and
-// calls the HandlerFunc. It ignores the URL path, so it works on
+// parses it, skips a webhook-id already processed (a Deduplicator), checks
+// that a dynamic delivery is bound to this receiver (WithBinding), and
+// calls the HandlerFunc. A retry of a delivery already processed is thus
+// answered "duplicate" even when the binding would now refuse it (its job
+// no longer awaited). It ignores the URL path, so it works on
 // http.ServeMux, under http.StripPrefix and in any router that takes an
 // http.Handler.
 //

@@ -236,10 +236,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev.WebhookID = res.WebhookID
 	ev.Auth = res
 
-	if res.Scheme.Dynamic() && !h.bound(ctx, w, r, ev) {
-		return
-	}
-
+	// Deduplication comes before the binding: a retry of a delivery
+	// already processed is answered 200 even once the binding would no
+	// longer accept it (its job no longer awaited), not 403, which Gemini
+	// would retry for a day and count against the endpoint. An id that
+	// fails the binding is released unprocessed.
 	release := func(bool) {}
 	if h.dedup != nil && ev.WebhookID != "" {
 		rel, dup, err := h.dedup.Begin(ctx, ev.WebhookID)
@@ -263,6 +264,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		release = rel
+	}
+	if res.Scheme.Dynamic() && !h.bound(ctx, w, r, ev) {
+		release(false)
+		return
 	}
 
 	err = h.call(ctx, ev)

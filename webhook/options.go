@@ -104,7 +104,8 @@ func WithTimeout(d time.Duration) Option {
 // Gemini customer, not to this receiver, so the Handler needs another proof
 // that the job is this receiver's (see Binder, and AnyOf to combine checks).
 //
-// The Handler runs check after parsing and before deduplication, within
+// The Handler runs check after parsing and deduplication (so that a retry
+// of a delivery already processed is answered "duplicate" without it), within
 // the time budget (WithTimeout), and answers 403 when it returns an error
 // wrapping ErrNotBound and 503 (Gemini retries) for any other error, which
 // means it could not decide, or for any error once the budget has ended. Static
