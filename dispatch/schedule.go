@@ -219,16 +219,16 @@ func (d *Dispatcher) onTimer(gen uint64) {
 	}
 	d.rearmLocked()
 	d.wg.Add(len(jobs))
+	if len(quiet) > 0 {
+		d.wg.Add(1) // under mu, so that Close, once it holds mu, waits for it
+	}
 	d.mu.Unlock()
 
-	for _, id := range quiet {
-		d.log.Warn("dispatch: no event yet for a wait, and no poller to read the job's state: "+
-			"if the job should have ended by now, check that the id is exactly as genai returned it "+
-			"(BatchJob.Name, GenerateVideosOperation.Name, the interaction's ID), "+
-			"that Gemini can reach the webhook URL, "+
-			"that the handler does not refuse the deliveries (its log says why; create the job with the Dispatcher's webhook_config), "+
-			"and consider passing the genai client to dispatch.New, so that the job's state is read when no event comes",
-			slog.String("id", truncateID(id)), slog.Duration("waited", d.firstWait(id)))
+	if len(quiet) > 0 {
+		go func() {
+			defer d.wg.Done()
+			d.quietWaits(quiet)
+		}()
 	}
 
 	for i, j := range jobs {
@@ -239,6 +239,27 @@ func (d *Dispatcher) onTimer(gen uint64) {
 			d.wg.Add(i - len(jobs))
 			return
 		}
+	}
+}
+
+// quietWaits handles the waits without a poller that heard nothing for
+// their quiet period: the store is read once more, in case an event saved
+// there was missed (a store read that failed when the wait began, a
+// replica's wake lost), and a wait still without one is logged, once.
+func (d *Dispatcher) quietWaits(ids []string) {
+	for _, id := range ids {
+		key := idKey(id)
+		if ev := d.load(d.pollCtx, key); ev != nil {
+			d.offer(d.pollCtx, key, ev)
+			continue
+		}
+		d.log.Warn("dispatch: no event yet for a wait, and no poller to read the job's state: "+
+			"if the job should have ended by now, check that the id is exactly as genai returned it "+
+			"(BatchJob.Name, GenerateVideosOperation.Name, the interaction's ID), "+
+			"that Gemini can reach the webhook URL, "+
+			"that the handler does not refuse the deliveries (its log says why; create the job with the Dispatcher's webhook_config), "+
+			"and consider passing the genai client to dispatch.New, so that the job's state is read when no event comes",
+			slog.String("id", truncateID(id)), slog.Duration("waited", d.firstWait(id)))
 	}
 }
 

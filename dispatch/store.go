@@ -47,7 +47,9 @@ type Store interface {
 	Tracked(ctx context.Context, key string) (bool, error)
 	// Subscribe is called once, by New. A store shared by several replicas
 	// then calls wake (from any goroutine, serially or not) for every event
-	// another replica's Save accepted, with the key it was saved under; and
+	// another replica's Save accepted, with the key it was saved under (it
+	// may call it for this replica's own saves too: a Save whose answer was
+	// lost is then not missed); and
 	// wake("", nil) when it may have missed some (after a reconnection), so
 	// that the Dispatcher reads the store again for every pending wait.
 	// Close calls the returned cancel, after which wake must not be called.

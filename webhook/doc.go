@@ -51,7 +51,7 @@
 //	copy of a webhook-id being processed right now         waits, then as the first ended:
 //	                                                       200 "duplicate" if it succeeded,
 //	                                                       else runs fn; 503 if out of budget
-//	deduplicator failed                                    500
+//	deduplicator failed (its store down)                   503
 //	fn returned an error                                   500
 //	fn returned an error after the time budget             503
 //	fn panicked (recovered, logged with its stack)         500

@@ -252,9 +252,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusServiceUnavailable, msgTimeout)
 			return
 		case err != nil:
-			log.LogAttrs(ctx, slog.LevelError, "webhook: deduplicator failed", slog.String("error", err.Error()),
+			// Its store is down or slow: a retry can succeed.
+			log.LogAttrs(ctx, slog.LevelError, "webhook: deduplicator failed; answering 503 so that Gemini retries", slog.String("error", err.Error()),
 				slog.String("webhook_id", ev.WebhookID))
-			answer(w, http.StatusInternalServerError, msgInternal)
+			answer(w, http.StatusServiceUnavailable, msgUndecided)
 			return
 		case dup:
 			if log.Enabled(ctx, slog.LevelDebug) { // retries are routine: build no attributes for nothing

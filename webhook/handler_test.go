@@ -320,7 +320,7 @@ func TestHandlerStatus(t *testing.T) {
 		{
 			name: "deduplicator fails", opts: []Option{WithDeduplicator(failingDedup{})},
 			req:  func() *http.Request { return delivery("msg_1", testBody) },
-			code: 500, body: "internal error\n", logHas: "store down",
+			code: 503, body: "cannot check the delivery now, retry later\n", logHas: "store down",
 		},
 		{
 			name: "fn fails", fn: boom, req: func() *http.Request { return delivery("msg_1", testBody) },
