@@ -128,6 +128,7 @@ type memoryStore struct {
 
 	mu       sync.RWMutex
 	events   map[string]*eventEntry
+	spare    *eventEntry // the last entry dropped, for the next new event: a full store saves without allocating
 	marks    map[string]*markEntry
 	evq      queue
 	markq    queue
@@ -241,7 +242,15 @@ func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bo
 		return false, nil
 	}
 	if e == nil {
-		e = &eventEntry{node: node{key: key}}
+		if len(s.events) >= s.maxEv {
+			s.dropEventLocked() // first, so that its entry serves the new one
+		}
+		e = s.spare
+		s.spare = nil
+		if e == nil {
+			e = new(eventEntry)
+		}
+		e.key = key
 		s.events[key] = e
 	} else {
 		s.evq.remove(&e.node)
@@ -333,7 +342,12 @@ func (s *memoryStore) expireLocked(now int64) {
 func (s *memoryStore) dropEventLocked() {
 	x := s.evq.head
 	s.evq.remove(x)
+	e := s.events[x.key]
 	delete(s.events, x.key)
+	if s.spare == nil && e != nil {
+		*e = eventEntry{}
+		s.spare = e
+	}
 }
 
 func (s *memoryStore) dropMarkLocked() {
