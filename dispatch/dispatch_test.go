@@ -659,3 +659,32 @@ func TestTerminalBeatsPauseWhateverTheClock(t *testing.T) {
 		t.Fatalf("Wait after a later-stamped pause = %v, %v; want the completion", ev, err)
 	}
 }
+
+// failingTrackStore is the memory store whose Track fails, as a shared
+// store that is down does.
+type failingTrackStore struct{ *memoryStore }
+
+func (failingTrackStore) Track(context.Context, string) error { return errors.New("store down") }
+
+// After the store failed to record a wait, the binding (without a client)
+// answers a job it does not know as undecided for two minutes, since the
+// job may be that wait's, then refuses it again.
+func TestBindingDoubtsAfterFailedTrack(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	d := mustNew(t, WithLogger(nil), withClock(clk.Now), WithStore(failingTrackStore{newMemoryStore(clk.Now, time.Hour, 10)}))
+	defer d.Close()
+	other := event(webhook.BatchSucceeded, "batches/elsewhere", clk.Now())
+	if err := d.bound(ctx, other); !errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("before any failure: %v, want ErrNotBound", err)
+	}
+	f := d.Watch(ctx, "batches/mine") // its Track fails
+	defer d.stop(f, context.Canceled)
+	if err := d.bound(ctx, other); err == nil || errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("right after a failed Track: %v, want undecided", err)
+	}
+	clk.Advance(trackDoubt + time.Second)
+	if err := d.bound(ctx, other); !errors.Is(err, webhook.ErrNotBound) {
+		t.Fatalf("%v after the failed Track: %v, want ErrNotBound", trackDoubt+time.Second, err)
+	}
+}

@@ -54,6 +54,7 @@ type Dispatcher struct {
 	wg          sync.WaitGroup
 
 	deliveries, ignored, resolved, resolvedByPoll, polls, pollErrors atomic.Uint64
+	trackFailed                                                      atomic.Int64 // unix ns of the last Store.Track that failed
 }
 
 // New returns a Dispatcher that reads jobs through client and asks Gemini,
@@ -124,7 +125,8 @@ func New(client *genai.Client, webhookURL string, opts ...Option) (*Dispatcher, 
 
 // wakeRemote handles an event another replica delivered and saved under
 // key, or, for an empty key, a store that may have missed some: every
-// pending wait then reads the store again.
+// pending wait then records again that it awaits its job, and reads the
+// store again.
 func (d *Dispatcher) wakeRemote(key string, ev *webhook.Event) {
 	d.mu.Lock()
 	if d.closed {
@@ -145,11 +147,26 @@ func (d *Dispatcher) wakeRemote(key string, ev *webhook.Event) {
 	go func() {
 		defer d.wg.Done()
 		for _, k := range keys {
+			// The store may have lost, or never taken, the record that
+			// the job is awaited (a Track that failed while it was down):
+			// make it again, so that other replicas bind the job's events.
+			d.track(d.pollCtx, k)
 			if ev := d.load(d.pollCtx, k); ev != nil {
 				d.offer(d.pollCtx, k, ev)
 			}
 		}
 	}()
+}
+
+// track records in the store that a wait here awaits key's job, so that
+// other replicas bind its events. A failure is logged and remembered: the
+// binding then answers 503 rather than 403 for a while (see trackDoubt),
+// and the store's next wake("", nil) records it again.
+func (d *Dispatcher) track(ctx context.Context, key string) {
+	if err := d.store.Track(ctx, key); err != nil && ctx.Err() == nil {
+		d.trackFailed.Store(d.nowNanos())
+		d.log.Warn("dispatch: store: track", slog.String("key", truncateID(key)), slog.Any("error", err))
+	}
 }
 
 // offer hands the waits on key an event found in the store: with a
@@ -654,9 +671,7 @@ func (d *Dispatcher) watch(ctx context.Context, id string, async, release bool) 
 	// registration is visible here, one that saves after it finds us.
 	lookup := func() {
 		if _, mem := d.store.(*memoryStore); !mem {
-			if err := d.store.Track(ctx, key); err != nil && ctx.Err() == nil {
-				d.log.Warn("dispatch: store: track", slog.String("id", truncateID(id)), slog.Any("error", err))
-			}
+			d.track(ctx, key)
 		}
 		if ev := d.load(ctx, key); ev != nil {
 			if d.cfg.poller != nil {

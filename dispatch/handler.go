@@ -44,7 +44,9 @@ import (
 //
 // Anything else is refused with 403; a binding that cannot decide (the
 // store or the read failed, or took too long) makes the handler answer
-// 503, so that Gemini retries. Static deliveries, signed with this
+// 503, so that Gemini retries; without a genai client so is a delivery
+// that would be refused within two minutes after the store failed to
+// record a wait (see Store.Track), since its job may be that wait's. Static deliveries, signed with this
 // receiver's own secret, need no binding. Each call returns a new Handler
 // (with a deduplicator of its own unless opts give one): serve one.
 func (d *Dispatcher) Handler(opts ...webhook.Option) *webhook.Handler {
@@ -132,6 +134,12 @@ func (d *Dispatcher) bound(ctx context.Context, ev *webhook.Event) error {
 	if id := readableID(ev); d.cfg.poller != nil && id != "" {
 		return d.readOwned(ctx, keys[0], id)
 	}
+	if d.cfg.poller == nil && d.nowNanos()-d.trackFailed.Load() < int64(trackDoubt) {
+		// The store failed to record a wait lately: the job may be one it
+		// should know. Undecided, so that Gemini retries, rather than 403,
+		// which would lose the event for good.
+		return fmt.Errorf("dispatch: job %q is not known to be awaited, but the store failed to record a wait less than %v ago; answering 503 so that Gemini retries", truncateID(ev.Data.ID), trackDoubt)
+	}
 	return fmt.Errorf("%w (and data.id %q is no job awaited here)", terr, truncateID(ev.Data.ID))
 }
 
@@ -181,6 +189,10 @@ type ownedSlot struct {
 	key string
 	gen uint64
 }
+
+// trackDoubt is how long after a failed Store.Track the binding, without a
+// client, answers 503 rather than 403 for a job it does not know.
+const trackDoubt = 2 * time.Minute
 
 // Bounds of what the binding reads and remembers.
 const (

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -86,4 +87,21 @@ func waitFuture(ctx context.Context, d *Dispatcher, f *Future) (*webhook.Event, 
 // backoff is the wait after the read numbered tries (from 0) of a batch.
 func (d *Dispatcher) backoff(tries uint8) time.Duration {
 	return d.scheduleOf("batches/x").backoff(tries, d.cfg.jitter)
+}
+
+// readsDone waits until no read is in flight in d: a wait that starts
+// while one is ending joins it (one read per job), which a test counting
+// reads on a fake clock must not race with. The deadline is a failure
+// guard.
+func readsDone(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		d.mu.Lock()
+		n := len(d.reading)
+		d.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("a read still in flight after 10 s")
 }

@@ -161,6 +161,7 @@ func TestPolledRequiresActionIsNotStale(t *testing.T) {
 	if ev, _ := first.Result(); ev != ra {
 		t.Fatal("first wait")
 	}
+	readsDone(t, d) // else the next wait joins the read still ending
 	f := d.Watch(context.Background(), "int")
 	clk.drainArmed() // Watch has armed the timer; only the next arming matters
 	clk.Advance(defaultQuietPeriod)

@@ -50,8 +50,9 @@ type Store interface {
 	// another replica's Save accepted, with the key it was saved under (it
 	// may call it for this replica's own saves too: a Save whose answer was
 	// lost is then not missed); and
-	// wake("", nil) when it may have missed some (after a reconnection), so
-	// that the Dispatcher reads the store again for every pending wait.
+	// wake("", nil), once it serves again, when it may have missed some or
+	// failed writes (after a reconnection), so that the Dispatcher, for
+	// every pending wait, tracks its job again and reads the store again.
 	// Close calls the returned cancel, after which wake must not be called.
 	// A store used by one process only returns a cancel that does nothing.
 	Subscribe(wake func(key string, ev *webhook.Event)) (cancel func())
