@@ -181,7 +181,7 @@ func (d *Dispatcher) offer(ctx context.Context, key string, ev *webhook.Event) {
 	}
 	if needsAction(ev) {
 		d.mu.Unlock()
-		if err := d.handPause(ctx, []string{key}, []string{key}, ev); err != nil {
+		if err := d.handPause(ctx, []string{key}, ev); err != nil {
 			d.log.Warn("dispatch: a pause found in the store could not be handed over; it stays for a later read", slog.String("id", truncateID(ev.Data.ID)), slog.Any("error", err))
 		}
 		return
@@ -200,8 +200,8 @@ func (d *Dispatcher) holds(ctx context.Context, key string, ev *webhook.Event) b
 // handPause gives the requires_action ev to one wait on the first of
 // candidates that has any (see claim): two waits acting on one pause would
 // answer one function call twice. With no wait at all ev is left
-// unconsumed, for the first wait that comes. keys are all of ev's keys.
-func (d *Dispatcher) handPause(ctx context.Context, keys, candidates []string, ev *webhook.Event) error {
+// unconsumed, for the first wait that comes.
+func (d *Dispatcher) handPause(ctx context.Context, candidates []string, ev *webhook.Event) error {
 	d.mu.Lock()
 	var f *Future
 	var key string
@@ -215,18 +215,18 @@ func (d *Dispatcher) handPause(ctx context.Context, keys, candidates []string, e
 	if f == nil {
 		return nil
 	}
-	return d.claim(ctx, f, key, keys, ev)
+	return d.claim(ctx, f, key, ev)
 }
 
 // claim resolves the wait f on key with ev, an event found in the store or
 // a pause just read. f is taken out of its list first, so that nothing else
-// resolves it meanwhile; a pause is then consumed under keys, all of its
-// keys. If another wait got the pause first, f goes back to waiting with
+// resolves it meanwhile; a pause is then consumed under all of its keys
+// (see claimKeys). If another wait got the pause first, f goes back to waiting with
 // the poll schedule it had, and the store is read again for what was saved
 // while f was out of its list: without a poller that resolves f, with one a
 // terminal event found has the job read now. It returns the store's error
 // when the pause could not be consumed; f then waits on.
-func (d *Dispatcher) claim(ctx context.Context, f *Future, key string, keys []string, ev *webhook.Event) error {
+func (d *Dispatcher) claim(ctx context.Context, f *Future, key string, ev *webhook.Event) error {
 	for ev != nil {
 		d.mu.Lock()
 		if f.flags&linked == 0 {
@@ -237,7 +237,8 @@ func (d *Dispatcher) claim(ctx context.Context, f *Future, key string, keys []st
 		d.mu.Unlock()
 		used, err := true, error(nil)
 		if needsAction(ev) {
-			used, err = d.consume(ctx, keys, ev)
+			var buf [maxKeys + 1]string
+			used, err = d.consume(ctx, claimKeys(ev, key, buf[:0]), ev)
 		}
 		if used {
 			d.resolved.Add(1)
@@ -274,13 +275,19 @@ func (d *Dispatcher) claim(ctx context.Context, f *Future, key string, keys []st
 			}
 			return nil // a pause stored is the one just lost, or the poll's to find
 		}
-		var buf [maxKeys + 1]string
-		keys = eventKeys(ev.Type, ev.Data.ID, buf[:0])
-		if !slices.Contains(keys, key) {
-			keys = append(keys, key)
-		}
 	}
 	return nil
+}
+
+// claimKeys appends to keys the keys a pause ev is consumed under when it
+// goes to a wait on key: ev's own, and key. Their first is ev's first for
+// every caller, so that consume decides under one key (see consume).
+func claimKeys(ev *webhook.Event, key string, keys []string) []string {
+	keys = eventKeys(ev.Type, ev.Data.ID, keys)
+	if !slices.Contains(keys, key) {
+		keys = append(keys, key)
+	}
+	return keys
 }
 
 // sched is the poll schedule a head Future held when it left its list.
@@ -435,7 +442,7 @@ func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Even
 				candidates = append(candidates, k)
 			}
 		}
-		if perr := d.handPause(ctx, keys, candidates, ev); err == nil {
+		if perr := d.handPause(ctx, candidates, ev); err == nil {
 			err = perr
 		}
 		return err
@@ -680,12 +687,7 @@ func (d *Dispatcher) watch(ctx context.Context, id string, async, release bool) 
 				d.mu.Unlock()
 				return
 			}
-			var buf [maxKeys + 1]string
-			keys := eventKeys(ev.Type, ev.Data.ID, buf[:0])
-			if !slices.Contains(keys, key) {
-				keys = append(keys, key)
-			}
-			if err := d.claim(ctx, f, key, keys, ev); err != nil {
+			if err := d.claim(ctx, f, key, ev); err != nil {
 				d.log.Warn("dispatch: a pause found in the store could not be handed over; the wait goes on", slog.String("id", truncateID(id)), slog.Any("error", err))
 			}
 		}

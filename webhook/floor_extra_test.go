@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"testing"
@@ -17,15 +16,5 @@ func BenchmarkServeHTTPFloor(b *testing.B) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	hdr := signedHeader(b, body1KiB)
-	rd := bytes.NewReader(body1KiB)
-	r := &http.Request{Method: http.MethodPost, Header: hdr, Body: io.NopCloser(rd), ContentLength: int64(len(body1KiB))}
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body1KiB)))
-	for b.Loop() {
-		rd.Reset(body1KiB)
-		clear(w.h)
-		bare.ServeHTTP(w, r)
-	}
+	benchServe(b, bare)
 }
