@@ -168,10 +168,11 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	secret := newSigningSecret()
 	wh := &fakeWebhook{
 		id: "wh_" + fakeID(16), name: req.Name, uri: req.URI, events: req.SubscribedEvents,
 		state: hookEnabled, created: now, updated: now,
-		secrets: []fakeSecret{{value: newSigningSecret()}},
+		secrets: []fakeSecret{{value: secret}},
 	}
 	s.mu.Lock()
 	wh.seq = s.nextSeqLocked()
@@ -179,7 +180,9 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	s.hookOrder = append(s.hookOrder, wh)
 	body := s.webhookJSON(wh)
 	s.mu.Unlock()
-	body["new_signing_secret"] = wh.secrets[0].value
+	// wh is shared from here on: a concurrent rotation may rewrite its
+	// secrets, so the answer carries the value made above.
+	body["new_signing_secret"] = secret
 	respondJSON(w, http.StatusOK, body)
 }
 
