@@ -17,9 +17,11 @@ func BenchmarkEd25519Floor64KiB(b *testing.B) {
 	sig := ed25519.Sign(k.priv, msg)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	report := cpuPerOp(b)
 	for b.Loop() {
 		if !ed25519.Verify(k.pub, msg, sig) {
 			b.Fatal("mismatch")
 		}
 	}
+	report()
 }
