@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh regenerates the raw data of BENCHMARKS.md: every benchmark of the
 # main module (verify, webhook, webhook/webhooktest, dispatch,
-# dispatch/redisstore) and of this peer-comparison module, COUNT times each
+# dispatch/redisstore) and of this module (the peer comparison, and the
+# loopback benchmark whose load generator is a separate process), COUNT times each
 # (default 10), interleaved: each round runs every package once (-count 1)
 # before the next round starts, so that a change in the machine's load
 # lands on all of them alike rather than on one. Each test binary is built
@@ -112,13 +113,15 @@ for s in 256B 1KiB 16KiB; do
 	compare "verify HMAC vs bare HMAC-SHA256, $s" "BenchmarkHMAC/$s" \
 		floor verify "BenchmarkHMACFloor/$s" verify verify "BenchmarkVerifyHMAC/$s"
 done
-compare "v1a verify (genuine, 3 keys) vs bare ed25519.Verify, 1KiB" BenchmarkEd25519/1KiB \
-	floor verify BenchmarkEd25519Floor verify verify "BenchmarkVerifyEd25519/delivery=genuine/body=1KiB"
-compare "v1a verify (genuine, 3 keys) vs bare ed25519.Verify, 64KiB" BenchmarkEd25519/64KiB \
-	floor verify BenchmarkEd25519Floor64KiB verify verify "BenchmarkVerifyEd25519/delivery=genuine/body=64KiB"
+for k in key1 key2 key3; do
+	compare "v1a verify (genuine, signed by $k of 3, warm) vs bare ed25519.Verify, 1KiB" "BenchmarkEd25519/$k/1KiB" \
+		floor verify BenchmarkEd25519Floor verify verify "BenchmarkVerifyEd25519/signer=$k/body=1KiB"
+done
+compare "v1a verify (genuine, signed by key3 of 3, warm) vs bare ed25519.Verify, 64KiB" BenchmarkEd25519/key3/64KiB \
+	floor verify BenchmarkEd25519Floor64KiB verify verify "BenchmarkVerifyEd25519/signer=key3/body=64KiB"
 for s in 1KiB 64KiB; do
-	compare "v1a forged vs genuine, $s" "BenchmarkEd25519Delivery/$s" \
-		genuine verify "BenchmarkVerifyEd25519/delivery=genuine/body=$s" forged verify "BenchmarkVerifyEd25519/delivery=forged/body=$s"
+	compare "v1a forged (at most MaxEd25519Checks verifications) vs genuine, $s" "BenchmarkEd25519Delivery/$s" \
+		genuine verify "BenchmarkVerifyEd25519/signer=key3/body=$s" forged verify "BenchmarkVerifyEd25519/signer=forged/body=$s"
 done
 compare "RS256 JWT verify vs bare rsa.VerifyPKCS1v15" BenchmarkRS256 \
 	floor verify BenchmarkRSAFloor verify verify BenchmarkVerifyJWT
@@ -127,8 +130,8 @@ compare "1KiB HMAC delivery: floor, genaihook, Standard Webhooks, svix (internal
 	standardwebhooks peers BenchmarkStandardWebhooks svix peers BenchmarkSvix
 compare "in-process ServeHTTP: bare net/http handler vs webhook.Handler, 1KiB" BenchmarkServeHTTP \
 	bare webhook BenchmarkServeHTTPFloor handler webhook BenchmarkServeHTTP
-for s in 1KiB typical; do
-	compare "loopback HTTP: bare net/http handler vs webhook.Handler, $s" "BenchmarkLoopback/$s" \
-		bare webhook "BenchmarkLoopback/$s/bare" handler webhook "BenchmarkLoopback/$s/handler"
+for s in 153B 1KiB; do
+	compare "loopback HTTP, load from a separate process: bare net/http handler vs webhook.Handler, $s (internal/bench)" "BenchmarkLoopback/$s" \
+		bare peers "BenchmarkLoopback/bare/$s" handler peers "BenchmarkLoopback/handler/$s"
 done
 cat "$out/compare.benchstat"
