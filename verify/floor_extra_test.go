@@ -7,7 +7,7 @@ import (
 
 // BenchmarkEd25519Floor64KiB is bare ed25519.Verify over the signed content
 // of a 64 KiB body (the body cap): the floor of
-// BenchmarkVerifyEd25519/delivery=genuine/body=64KiB, as BenchmarkEd25519Floor
+// BenchmarkVerifyEd25519/signer=key*/body=64KiB, as BenchmarkEd25519Floor
 // is of the 1 KiB case. A forged delivery's floor is MaxEd25519Checks times
 // this.
 func BenchmarkEd25519Floor64KiB(b *testing.B) {
