@@ -79,6 +79,16 @@ func headerValue(h http.Header, canonical string) string {
 	return ""
 }
 
+// plainV1 reports whether the webhook-signature value s is a single v1
+// entry, "v1,<signature>" without a space, within MaxSignatureHeaderLen:
+// the header of every static delivery. For such a value, the general path
+// of Verify (the blank and JWT checks, parseSignatureHeader) finds exactly
+// one v1 entry, s without its "v1,", and nothing else; Verify takes that
+// entry directly, which saves a noticeable share of its fixed cost.
+func plainV1(s string) bool {
+	return len(s) > len("v1,") && len(s) <= MaxSignatureHeaderLen && s[:len("v1,")] == "v1," && strings.IndexByte(s, ' ') < 0
+}
+
 // entries holds the v1 and v1a entries of a webhook-signature header, their
 // signatures still in base64. It is kept on the caller's stack: parsing
 // allocates nothing.
