@@ -277,6 +277,12 @@ func (s *scanner) str() (v string, escaped, ok bool) {
 	start := s.i
 	ascii := true
 	for s.i < len(s.s) {
+		for s.i < len(s.s) && plain[s.s[s.i]] {
+			s.i++
+		}
+		if s.i == len(s.s) {
+			break
+		}
 		c := s.s[s.i]
 		switch {
 		case c == '"':
@@ -316,6 +322,15 @@ func (s *scanner) str() (v string, escaped, ok bool) {
 	}
 	return "", false, false
 }
+
+// plain marks the bytes str passes over without a second look: all but
+// the quote, the backslash, control characters and non-ASCII bytes.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
