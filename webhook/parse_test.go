@@ -328,22 +328,53 @@ func FuzzScanMatchesEncodingJSON(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := scanEvent(body)
-		want, err := parseSlow(body)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("scanEvent took %q, parseSlow refuses it: %v", body, err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("scanEvent(%q) mismatch (-parseSlow +scanEvent):\n%s", body, diff)
-		}
-		if got.UserMetadata != nil && cap(got.UserMetadata) != len(got.UserMetadata) {
-			t.Fatalf("UserMetadata of %q has room to grow into Raw", body)
+	for _, s := range []string{
+		`{"a":[1,{"b":[true,false,null,-0.5e-3,"x\u00e9\n"]}],"A":{},"":""}`, `"str"`, `-12.5E+3`, `[]`, `{ }`,
+		`{"genaihook_key":"k","genaihook_token":"t"}`, "{\"caf\u00e9\":\"\u2028\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// in as a body, and in at the places of a valid body where
+		// scanEvent takes values, so that most inputs reach its success
+		// path rather than stopping at a missing type or timestamp.
+		for _, body := range [][]byte{
+			in,
+			wrap(`{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":`, in, `}`),
+			wrap(`{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i","error_code":`, in, `,"user_metadata":{"k":1}}}`),
+			wrap(`{"type":"video.generated","timestamp":"2026-01-22T12:00:00Z","data":{"id":"v","user_metadata":`, in, `},"user_metadata":{"top":1}}`),
+			wrap(`{"type":"x","timestamp":"2026-01-22T12:00:00Z",`, in, `}`),
+			wrap(`{"type":"interaction.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i",`, in, `}}`),
+			wrap(`{"type":`, in, `,"version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i"}}`),
+			wrap(`{"type":"x","timestamp":`, in, `}`),
+		} {
+			checkScan(t, body)
 		}
 	})
+}
+
+func wrap(head string, in []byte, tail string) []byte {
+	return append(append([]byte(head), in...), tail...)
+}
+
+// checkScan fails t if scanEvent takes body and parseSlow answers
+// otherwise.
+func checkScan(t *testing.T, body []byte) {
+	t.Helper()
+	got, ok := scanEvent(body)
+	if !ok {
+		return
+	}
+	want, err := parseSlow(body)
+	if err != nil {
+		t.Fatalf("scanEvent took %q, parseSlow refuses it: %v", body, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("scanEvent(%q) mismatch (-parseSlow +scanEvent):\n%s", body, diff)
+	}
+	if got.UserMetadata != nil && cap(got.UserMetadata) != len(got.UserMetadata) {
+		t.Fatalf("UserMetadata of %q has room to grow into Raw", body)
+	}
 }
 
 // TestScanTakesTypicalBodies makes sure the fast path is the one the
