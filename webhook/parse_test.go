@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -388,6 +389,26 @@ func TestScanTakesTypicalBodies(t *testing.T) {
 	} {
 		if _, ok := scanEvent([]byte(body)); !ok {
 			t.Errorf("scanEvent deferred %q to parseSlow", body)
+		}
+	}
+}
+
+// TestScanStringBytes checks that the scanner sees a special byte at every
+// position of a string, within and after its eight-byte steps: a control
+// character and invalid UTF-8 are deferred to parseSlow, an escape and
+// valid UTF-8 are taken.
+func TestScanStringBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		take bool
+	}{{"\x01", false}, {"\x1f", false}, {"\xff", false}, {"\\n", true}, {"\\u00e9", true}, {"é", true}, {"\\\"", true}} {
+		for pos := range 20 {
+			v := strings.Repeat("a", pos) + tt.in + strings.Repeat("b", 19-pos)
+			body := []byte(`{"type":"x","timestamp":"2026-01-22T12:00:00Z","k":"` + v + `"}`)
+			if _, ok := scanEvent(body); ok != tt.take {
+				t.Errorf("scanEvent(%q) took it = %v, want %v", body, ok, tt.take)
+			}
+			checkScan(t, body)
 		}
 	}
 }

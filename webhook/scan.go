@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -25,15 +27,16 @@ import (
 //
 // Where it succeeds, parseSlow gives the same Event
 // (FuzzScanMatchesEncodingJSON checks this). The strings it returns are
-// substrings of one copy of body, or constants for the known types and
-// "v1"; UserMetadata is a sub-slice of body.
+// constants for the known types and "v1", and otherwise substrings of one
+// string holding just the values taken; UserMetadata is a sub-slice of
+// body.
 func scanEvent(body []byte) (*Event, bool) {
-	s := scanner{s: string(body)}
+	s := scanner{s: body}
 	var (
-		typ, version, ts string
-		data             Data
+		typ, version, ts span
+		data             dataSpans
 		hasData          bool
-		dataMD, topMD    [2]int // spans of the user_metadata objects, if any
+		dataMD, topMD    span // the user_metadata objects, if any
 		seen             uint
 	)
 	s.ws()
@@ -99,41 +102,100 @@ func scanEvent(body []byte) (*Event, bool) {
 	if s.i != len(s.s) {
 		return nil, false
 	}
-
-	if typ == "" {
+	if typ.empty() {
 		return nil, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
+	et, known := internType(typ.in(body))
+	if known && (!hasData || data[0].empty()) {
+		return nil, false
+	}
+
+	// One string holds every value the Event takes from the body (the
+	// known types and "v1" are constants), rather than a copy of the
+	// whole body or one string per value.
+	v1 := string(version.in(body)) == "v1"
+	var b strings.Builder
+	n := ts.len()
+	if !known {
+		n += typ.len()
+	}
+	if !v1 {
+		n += version.len()
+	}
+	for _, sp := range data {
+		n += sp.len()
+	}
+	b.Grow(n)
+	take := func(sp span) (start, end int) {
+		start = b.Len()
+		b.Write(sp.in(body))
+		return start, b.Len()
+	}
+	var tsAt, typAt, verAt [2]int
+	var dataAt [len(data)][2]int
+	tsAt[0], tsAt[1] = take(ts)
+	if !known {
+		typAt[0], typAt[1] = take(typ)
+	}
+	if !v1 {
+		verAt[0], verAt[1] = take(version)
+	}
+	for i, sp := range data {
+		dataAt[i][0], dataAt[i][1] = take(sp)
+	}
+	str := b.String()
+	at := func(a [2]int) string { return str[a[0]:a[1]] }
+
+	t, err := time.Parse(time.RFC3339Nano, at(tsAt))
 	if err != nil {
 		return nil, false
 	}
-	et := internType(typ)
-	if et.Known() && (!hasData || data.ID == "") {
-		return nil, false
+	ev := &Event{Type: et, Version: "v1", Timestamp: t, Raw: body}
+	if !known {
+		ev.Type = EventType(at(typAt))
 	}
-	if version == "v1" {
-		version = "v1" // the constant, not a substring keeping the body's copy
+	if !v1 {
+		ev.Version = at(verAt)
+	}
+	ev.Data = Data{
+		ID:            at(dataAt[0]),
+		OutputFileURI: at(dataAt[1]),
+		FileName:      at(dataAt[2]),
+		VideoURI:      at(dataAt[3]),
+		ErrorCode:     ErrorCode(at(dataAt[4])),
+		ErrorMessage:  at(dataAt[5]),
 	}
 	md := dataMD
-	if md[1] == 0 {
+	if md.empty() {
 		md = topMD
 	}
-	ev := &Event{Type: et, Version: version, Timestamp: t, Data: data, Raw: body}
-	if md[1] != 0 {
-		ev.UserMetadata = json.RawMessage(body[md[0]:md[1]:md[1]])
+	if !md.empty() {
+		ev.UserMetadata = json.RawMessage(body[md.start:md.end:md.end])
 	}
 	return ev, true
 }
 
+// span is where a value is in the body: body[start:end].
+type span struct{ start, end int }
+
+func (sp span) in(body []byte) []byte { return body[sp.start:sp.end] }
+func (sp span) len() int              { return sp.end - sp.start }
+func (sp span) empty() bool           { return sp.end == sp.start }
+
+// dataSpans are the string fields of Data taken from the body, in the
+// order of dataFields: id, output_file_uri, file_name, video_uri,
+// error_code, error_message.
+type dataSpans [6]span
+
 // internType returns the constant for a known type, so that the Event
-// shares no memory with the body for it.
-func internType(s string) EventType {
+// needs no string of its own for it.
+func internType(b []byte) (EventType, bool) {
 	for _, t := range knownTypes {
-		if string(t) == s {
-			return t
+		if string(t) == string(b) {
+			return t, true
 		}
 	}
-	return EventType(s)
+	return "", false
 }
 
 var knownTypes = [...]EventType{
@@ -146,7 +208,7 @@ var knownTypes = [...]EventType{
 // encoding/json matches names (exactly, else ignoring case), -1 for none,
 // and -2 for a name that is not ASCII, which Unicode case folding might
 // match onto one.
-func fieldIndex(name string, fields []string) int {
+func fieldIndex(name []byte, fields []string) int {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
 			return -2
@@ -160,7 +222,7 @@ func fieldIndex(name string, fields []string) int {
 	return -1
 }
 
-func equalFoldASCII(a, b string) bool {
+func equalFoldASCII(a []byte, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -189,12 +251,12 @@ const (
 // scanner reads JSON from s. Its methods report false for anything the
 // fast path defers, which includes all invalid JSON.
 type scanner struct {
-	s     string
+	s     []byte
 	i     int
 	depth int
 	// names holds the member names of the objects being read, innermost
 	// last, so that a name given twice is found without a map.
-	names [maxScanNames]string
+	names [maxScanNames]span
 	nn    int
 }
 
@@ -244,52 +306,50 @@ func (s *scanner) next(closing byte) (more, ok bool) {
 // the object whose first name is at names[base]. It refuses a name with an
 // escape (its unescaped form would have to be compared) and a name the
 // object already holds.
-func (s *scanner) name(base int) (string, bool) {
+func (s *scanner) name(base int) ([]byte, bool) {
 	name, escaped, ok := s.str()
 	if !ok || escaped {
-		return "", false
+		return nil, false
 	}
 	for _, n := range s.names[base:s.nn] {
-		if n == name {
-			return "", false
+		if string(n.in(s.s)) == string(name.in(s.s)) {
+			return nil, false
 		}
 	}
 	if s.nn == len(s.names) {
-		return "", false
+		return nil, false
 	}
 	s.names[s.nn] = name
 	s.nn++
 	s.ws()
 	if !s.consume(':') {
-		return "", false
+		return nil, false
 	}
 	s.ws()
-	return name, true
+	return name.in(s.s), true
 }
 
 // str reads a string and returns its contents as written, and whether they
 // hold an escape. It refuses control characters, invalid escapes and
 // invalid UTF-8.
-func (s *scanner) str() (v string, escaped, ok bool) {
+func (s *scanner) str() (v span, escaped, ok bool) {
 	if !s.consume('"') {
-		return "", false, false
+		return span{}, false, false
 	}
 	start := s.i
 	ascii := true
 	for s.i < len(s.s) {
-		for s.i < len(s.s) && plain[s.s[s.i]] {
-			s.i++
-		}
+		s.skipPlain()
 		if s.i == len(s.s) {
 			break
 		}
 		c := s.s[s.i]
 		switch {
 		case c == '"':
-			v = s.s[start:s.i]
+			v = span{start, s.i}
 			s.i++
-			if !ascii && !utf8.ValidString(v) {
-				return "", false, false
+			if !ascii && !utf8.Valid(v.in(s.s)) {
+				return span{}, false, false
 			}
 			return v, escaped, true
 		case c == '\\':
@@ -300,19 +360,19 @@ func (s *scanner) str() (v string, escaped, ok bool) {
 				s.i++
 			case 'u':
 				if s.i+5 > len(s.s) {
-					return "", false, false
+					return span{}, false, false
 				}
-				for _, h := range []byte(s.s[s.i+1 : s.i+5]) {
+				for _, h := range s.s[s.i+1 : s.i+5] {
 					if !isHex(h) {
-						return "", false, false
+						return span{}, false, false
 					}
 				}
 				s.i += 5
 			default:
-				return "", false, false
+				return span{}, false, false
 			}
 		case c < 0x20:
-			return "", false, false
+			return span{}, false, false
 		default:
 			if c >= utf8.RuneSelf {
 				ascii = false
@@ -320,7 +380,27 @@ func (s *scanner) str() (v string, escaped, ok bool) {
 			s.i++
 		}
 	}
-	return "", false, false
+	return span{}, false, false
+}
+
+// skipPlain passes over the bytes of a string that need no second look:
+// eight at a time while none of them is special, then one at a time.
+func (s *scanner) skipPlain() {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for s.i+8 <= len(s.s) {
+		x := binary.LittleEndian.Uint64(s.s[s.i:])
+		quote, backslash := x^(ones*'"'), x^(ones*'\\')
+		// A byte's high bit is set in special if it is zero in quote or
+		// backslash, below 0x20 in x, or has its high bit set in x.
+		special := (quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x | x
+		if special&highs != 0 {
+			break
+		}
+		s.i += 8
+	}
+	for s.i < len(s.s) && plain[s.s[s.i]] {
+		s.i++
+	}
 }
 
 // plain marks the bytes str passes over without a second look: all but
@@ -336,25 +416,25 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// stringOrNull reads a string without escapes, or null as "".
-func (s *scanner) stringOrNull() (string, bool) {
+// stringOrNull reads a string without escapes, or null as an empty span.
+func (s *scanner) stringOrNull() (span, bool) {
 	if s.peek() == 'n' {
-		return "", s.literal("null")
+		return span{}, s.literal("null")
 	}
 	v, escaped, ok := s.str()
 	return v, ok && !escaped
 }
 
 func (s *scanner) literal(lit string) bool {
-	if len(s.s)-s.i < len(lit) || s.s[s.i:s.i+len(lit)] != lit {
+	if len(s.s)-s.i < len(lit) || string(s.s[s.i:s.i+len(lit)]) != lit {
 		return false
 	}
 	s.i += len(lit)
 	return true
 }
 
-// number reads a JSON number and returns it as written.
-func (s *scanner) number() (string, bool) {
+// number reads a JSON number and returns where it is.
+func (s *scanner) number() (span, bool) {
 	start := s.i
 	s.consume('-')
 	switch c := s.peek(); {
@@ -363,11 +443,11 @@ func (s *scanner) number() (string, bool) {
 	case '1' <= c && c <= '9':
 		s.digits()
 	default:
-		return "", false
+		return span{}, false
 	}
 	if s.consume('.') {
 		if !s.digits() {
-			return "", false
+			return span{}, false
 		}
 	}
 	if c := s.peek(); c == 'e' || c == 'E' {
@@ -376,10 +456,10 @@ func (s *scanner) number() (string, bool) {
 			s.i++
 		}
 		if !s.digits() {
-			return "", false
+			return span{}, false
 		}
 	}
-	return s.s[start:s.i], true
+	return span{start, s.i}, true
 }
 
 // digits reads one or more digits.
@@ -473,20 +553,20 @@ func (s *scanner) array() bool {
 // objectSpan reads a user_metadata value and returns where it is in s if
 // it is an object, or a zero span for any other value, which Parse
 // ignores.
-func (s *scanner) objectSpan() ([2]int, bool) {
+func (s *scanner) objectSpan() (span, bool) {
 	start := s.i
 	isObject := s.peek() == '{'
 	if !s.value() {
-		return [2]int{}, false
+		return span{}, false
 	}
 	if !isObject {
-		return [2]int{}, true
+		return span{}, true
 	}
-	return [2]int{start, s.i}, true
+	return span{start, s.i}, true
 }
 
 // data reads the data object.
-func (s *scanner) data() (d Data, md [2]int, ok bool) {
+func (s *scanner) data() (d dataSpans, md span, ok bool) {
 	s.depth++
 	s.i++ // '{'
 	base := s.nn
@@ -512,24 +592,14 @@ func (s *scanner) data() (d Data, md [2]int, ok bool) {
 			seen |= 1 << field
 		}
 		switch field {
-		case 0:
-			d.ID, ok = s.stringOrNull()
-		case 1:
-			d.OutputFileURI, ok = s.stringOrNull()
-		case 2:
-			d.FileName, ok = s.stringOrNull()
-		case 3:
-			d.VideoURI, ok = s.stringOrNull()
-		case 4:
-			var code string
+		case 0, 1, 2, 3, 5: // id, output_file_uri, file_name, video_uri, error_message
+			d[field], ok = s.stringOrNull()
+		case 4: // error_code: a number kept as written, or a string
 			if c := s.peek(); c == '-' || '0' <= c && c <= '9' {
-				code, ok = s.number()
+				d[field], ok = s.number()
 			} else {
-				code, ok = s.stringOrNull()
+				d[field], ok = s.stringOrNull()
 			}
-			d.ErrorCode = ErrorCode(code)
-		case 5:
-			d.ErrorMessage, ok = s.stringOrNull()
 		case 6:
 			md, ok = s.objectSpan()
 		default:
