@@ -105,8 +105,9 @@ func validateEnvelope(sl validator.StructLevel) {
 }
 
 // Parse decodes and validates an event body. It never panics, whatever the
-// bytes. The result's Raw is a copy of body; WebhookID and Auth are left
-// for the caller (Handler sets them from the verified headers).
+// bytes. The result's Raw is a copy of body, and its UserMetadata a
+// sub-slice of Raw; WebhookID and Auth are left for the caller (Handler
+// sets them from the verified headers).
 //
 // Parse returns a *ParseError wrapping ErrMalformedEvent if body is not a
 // JSON object, if an object at any depth holds a member name twice, or two
