@@ -237,9 +237,9 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestParseMatchesEncodingJSON pins what Parse answers for bodies that
-// jsonv2 refuses or matches differently from encoding/json, so that
-// decodeFast cannot change it.
+// TestParseMatchesEncodingJSON pins what Parse answers for bodies that a
+// fast decoder may refuse or match differently from encoding/json, so that
+// scanEvent cannot change it.
 func TestParseMatchesEncodingJSON(t *testing.T) {
 	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
