@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -392,7 +393,7 @@ func TestWebhookConfigBuilders(t *testing.T) {
 	if !cmp.Equal(ic.Uris, []string{testURL}) {
 		t.Errorf("uris = %v", ic.Uris)
 	}
-	if err := b.Check(context.Background(), &webhook.Event{UserMetadata: ic.UserMetadata}); err != nil {
+	if err := b.Check(context.Background(), &webhook.Event{UserMetadata: metadataJSON(t, ic.UserMetadata)}); err != nil {
 		t.Errorf("binder rejects the builder's metadata %v: %v", ic.UserMetadata, err)
 	}
 	if ic.UserMetadata[webhook.MetadataKey] == ic2.UserMetadata[webhook.MetadataKey] {
@@ -400,7 +401,7 @@ func TestWebhookConfigBuilders(t *testing.T) {
 	}
 	// Without WithBinder the dispatcher binds with a random secret of its own.
 	md := mustNew(t).InteractionWebhookConfig().UserMetadata
-	if md[webhook.MetadataToken] == nil || b.Check(context.Background(), &webhook.Event{UserMetadata: md}) == nil {
+	if md[webhook.MetadataToken] == nil || b.Check(context.Background(), &webhook.Event{UserMetadata: metadataJSON(t, md)}) == nil {
 		t.Errorf("metadata without WithBinder = %v", md)
 	}
 }
@@ -469,14 +470,14 @@ func TestBinding(t *testing.T) {
 	}
 	// A token from the builders binds a job nobody awaits yet.
 	withToken := event(webhook.InteractionCompleted, "v1_ChdOdXRoYXJHZnJvbVRoZUZha2VHZW1pbmk", t0)
-	withToken.UserMetadata = d.InteractionWebhookConfig().UserMetadata
+	withToken.UserMetadata = metadataJSON(t, d.InteractionWebhookConfig().UserMetadata)
 	if err := d.bound(ctx, withToken); err != nil {
 		t.Fatalf("token from the builder: %v", err)
 	}
 	// Another receiver's token does not.
 	other := mustNew(t)
 	defer other.Close()
-	withToken.UserMetadata = other.InteractionWebhookConfig().UserMetadata
+	withToken.UserMetadata = metadataJSON(t, other.InteractionWebhookConfig().UserMetadata)
 	if err := d.bound(ctx, withToken); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("another receiver's token: %v", err)
 	}
@@ -687,4 +688,15 @@ func TestBindingDoubtsAfterFailedTrack(t *testing.T) {
 	if err := d.bound(ctx, other); !errors.Is(err, webhook.ErrNotBound) {
 		t.Fatalf("%v after the failed Track: %v, want ErrNotBound", trackDoubt+time.Second, err)
 	}
+}
+
+// metadataJSON returns md, a job's user_metadata, as Gemini echoes it in
+// an event's webhook.Event.UserMetadata.
+func metadataJSON(t testing.TB, md map[string]any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -142,7 +143,8 @@ func ExampleWithBinder() {
 	// The token of a's webhook_config binds the interaction's events to
 	// every replica holding the secret.
 	cfg := a.InteractionWebhookConfig()
-	fmt.Println(binder.Check(context.Background(), &webhook.Event{UserMetadata: cfg.UserMetadata}))
+	md, _ := json.Marshal(cfg.UserMetadata) // as Gemini echoes it in each event
+	fmt.Println(binder.Check(context.Background(), &webhook.Event{UserMetadata: md}))
 	// Output: <nil>
 }
 

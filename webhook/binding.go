@@ -1,14 +1,18 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The user_metadata fields that bind a job to its receiver (see Binder).
@@ -156,13 +160,9 @@ func (b *Binder) mac(nonce []byte, key string) [bindMACLen]byte {
 // if either field is missing or not a string, or the token is malformed or
 // does not match. It never returns another kind of error.
 func (b *Binder) Check(_ context.Context, ev *Event) error {
-	key, ok := ev.UserMetadata[MetadataKey].(string)
-	if !ok {
-		return fmt.Errorf("%w: user_metadata has no string %s", ErrNotBound, MetadataKey)
-	}
-	token, ok := ev.UserMetadata[MetadataToken].(string)
-	if !ok {
-		return fmt.Errorf("%w: user_metadata has no string %s", ErrNotBound, MetadataToken)
+	key, token, err := bindingFields(ev.UserMetadata)
+	if err != nil {
+		return err
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != bindNonceLen+bindMACLen {
@@ -173,4 +173,53 @@ func (b *Binder) Check(_ context.Context, ev *Event) error {
 		return fmt.Errorf("%w: %s does not match", ErrNotBound, MetadataToken)
 	}
 	return nil
+}
+
+// bindingFields returns the string members MetadataKey and MetadataToken
+// of md, a JSON object, read as encoding/json reads a map[string]any:
+// names match exactly, the last of a name given twice wins (Parse refuses
+// such bodies anyway), and invalid UTF-8 becomes U+FFFD. It returns an
+// error wrapping ErrNotBound when either is missing or not a string.
+func bindingFields(md json.RawMessage) (key, token string, err error) {
+	var hasKey, hasToken bool
+	if len(md) > 0 {
+		dec := jsontext.NewDecoder(bytes.NewReader(md), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+		if tok, err := dec.ReadToken(); err == nil && tok.Kind() == '{' {
+			for dec.PeekKind() == '"' {
+				name, err := dec.ReadToken()
+				if err != nil {
+					break
+				}
+				var dst *string
+				var has *bool
+				switch name.String() {
+				case MetadataKey:
+					dst, has = &key, &hasKey
+				case MetadataToken:
+					dst, has = &token, &hasToken
+				}
+				if dst == nil || dec.PeekKind() != '"' {
+					if has != nil {
+						*has = false
+					}
+					if dec.SkipValue() != nil {
+						break
+					}
+					continue
+				}
+				v, err := dec.ReadToken()
+				if err != nil {
+					break
+				}
+				*dst, *has = v.String(), true
+			}
+		}
+	}
+	switch {
+	case !hasKey:
+		return "", "", fmt.Errorf("%w: user_metadata has no string %s", ErrNotBound, MetadataKey)
+	case !hasToken:
+		return "", "", fmt.Errorf("%w: user_metadata has no string %s", ErrNotBound, MetadataToken)
+	}
+	return key, token, nil
 }

@@ -77,7 +77,7 @@ func TestBinderCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := b.Check(context.Background(), &Event{UserMetadata: tt.md})
+			err := b.Check(context.Background(), &Event{UserMetadata: metadataJSON(t, tt.md)})
 			if tt.ok && err != nil {
 				t.Errorf("Check = %v, want nil", err)
 			}
@@ -100,7 +100,7 @@ func TestBinderSecretCopied(t *testing.T) {
 	b, _ := NewBinder(secret)
 	md := b.Metadata("k")
 	secret[0] = 9
-	if err := b.Check(context.Background(), &Event{UserMetadata: md}); err != nil {
+	if err := b.Check(context.Background(), &Event{UserMetadata: metadataJSON(t, md)}); err != nil {
 		t.Errorf("Check after the caller changed its secret: %v", err)
 	}
 }
@@ -224,12 +224,59 @@ func TestHandlerRejectedBindingNotRemembered(t *testing.T) {
 // before reaching the HandlerFunc.
 func BenchmarkBinderCheck(b *testing.B) {
 	binder := newTestBinder(b, 1)
-	ev := &Event{UserMetadata: binder.Metadata("job-1")}
+	ev := &Event{UserMetadata: metadataJSON(b, binder.Metadata("job-1"))}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := binder.Check(ctx, ev); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// metadataJSON returns md as Event.UserMetadata holds it, the JSON object.
+func metadataJSON(t testing.TB, md map[string]any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestBinderCheckReadsRawMetadata pins how Check reads UserMetadata, the
+// object as sent: as encoding/json reads it into a map[string]any.
+func TestBinderCheckReadsRawMetadata(t *testing.T) {
+	b := newTestBinder(t, 1)
+	good := b.Token("job-7")
+	tests := []struct {
+		name string
+		md   string
+		ok   bool
+	}{
+		{"spaced", `{ "genaihook_key" : "job-7" , "x": [1, {"genaihook_key": 2}], "genaihook_token" : "` + good + `" }`, true},
+		{"other members first", `{"a":{"b":[null,true]},"genaihook_token":"` + good + `","genaihook_key":"job-7"}`, true},
+		{"an escaped key", `{"genaihook_key":"job\u002d7","genaihook_token":"` + good + `"}`, true},
+		{"names in another case", `{"GENAIHOOK_KEY":"job-7","genaihook_token":"` + good + `"}`, false},
+		{"key not a string", `{"genaihook_key":7,"genaihook_token":"` + good + `"}`, false},
+		{"key null", `{"genaihook_key":null,"genaihook_token":"` + good + `"}`, false},
+		{"nil", ``, false},
+		{"not an object", `["genaihook_key","job-7"]`, false},
+		{"empty", `{}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var md json.RawMessage
+			if tt.md != "" {
+				md = json.RawMessage(tt.md)
+			}
+			err := b.Check(context.Background(), &Event{UserMetadata: md})
+			if tt.ok && err != nil {
+				t.Errorf("Check = %v, want nil", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrNotBound) {
+				t.Errorf("Check = %v, want ErrNotBound", err)
+			}
+		})
 	}
 }

@@ -116,11 +116,11 @@ func TestMemoryDeduplicatorQueueStaysBounded(t *testing.T) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if live := len(d.queue) - d.head; live > max || len(d.seen) > max {
-		t.Errorf("live queue %d, seen %d; want <= %d", live, len(d.seen), max)
+	if d.n > max || d.seen.n > max {
+		t.Errorf("live ring %d, seen %d; want <= %d", d.n, d.seen.n, max)
 	}
-	if cap(d.queue) > 4*max+256 {
-		t.Errorf("queue capacity %d grew without bound", cap(d.queue))
+	if len(d.ring) > max {
+		t.Errorf("ring of %d entries grew past the bound", len(d.ring))
 	}
 }
 
@@ -145,6 +145,70 @@ func TestMemoryDeduplicatorReleaseTwice(t *testing.T) {
 	if !process(t, d, "a", true) {
 		t.Fatal("a second release call took effect")
 	}
+}
+
+// TestMemoryDeduplicatorStaleRelease checks that a release called again
+// after its id was taken by another caller does not end that caller's hold.
+func TestMemoryDeduplicatorStaleRelease(t *testing.T) {
+	d := NewMemoryDeduplicator(MemoryConfig{})
+	first, _, _ := d.Begin(context.Background(), "a")
+	first(false)
+	second, dup, err := d.Begin(context.Background(), "a")
+	if err != nil || dup {
+		t.Fatalf("Begin after a failure = %v, %v", dup, err)
+	}
+	first(true) // stale: ignored
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, dup, err := d.Begin(ctx, "a"); err != context.Canceled || dup {
+		t.Fatalf("Begin while the second caller holds a = %v, %v; want it to wait (context.Canceled)", dup, err)
+	}
+	second(true)
+	if process(t, d, "a", true) {
+		t.Fatal("a processed again after the second caller succeeded")
+	}
+}
+
+// TestMemoryDeduplicatorRingWraps checks the order of expiry and eviction
+// once the ring has wrapped around, with ids that expire and recur.
+func TestMemoryDeduplicatorRingWraps(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	const max = 70 // not a power of two: the ring grows to 64, then 70
+	d := NewMemoryDeduplicator(MemoryConfig{MaxEntries: max, Window: 100 * time.Second, Now: clock.Now})
+	for i := range 1000 {
+		if !process(t, d, fmt.Sprint(i), true) {
+			t.Fatalf("new id %d reported as duplicate", i)
+		}
+		clock.Advance(time.Second)
+		// The newest max ids within the window are remembered; older ones
+		// were evicted.
+		for _, j := range []int{i - max, i - max + 1, i - 1, i} {
+			if j < 0 {
+				continue
+			}
+			want := j > i-max
+			if got := seen(t, d, fmt.Sprint(j)); got != want {
+				t.Fatalf("after id %d: id %d remembered = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+	clock.Advance(100 * time.Second)
+	if seen(t, d, "999") {
+		t.Error("id 999 remembered past its window")
+	}
+}
+
+// seen reports whether d answers id as a duplicate, without processing it.
+func seen(t *testing.T, d *MemoryDeduplicator, id string) bool {
+	t.Helper()
+	release, dup, err := d.Begin(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dup {
+		release(false)
+	}
+	return dup
 }
 
 func TestMemoryDeduplicatorConcurrentCopies(t *testing.T) {
@@ -194,6 +258,28 @@ func TestMemoryDeduplicatorWaitCancelled(t *testing.T) {
 		t.Errorf("Begin(b) = %v, %v", dup, err)
 	} else {
 		r(true)
+	}
+}
+
+// BenchmarkMemoryDeduplicatorNewAtBound is one new id per iteration into
+// a full deduplicator, on one goroutine: the Handler's cost for a new
+// delivery, where the oldest id makes room.
+func BenchmarkMemoryDeduplicatorNewAtBound(b *testing.B) {
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("msg_%d", i)
+	}
+	d := NewMemoryDeduplicator(MemoryConfig{MaxEntries: 10_000})
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		release, dup, _ := d.Begin(ctx, ids[i%len(ids)])
+		if dup {
+			b.Fatal("duplicate")
+		}
+		release(true)
+		i++
 	}
 }
 

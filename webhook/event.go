@@ -112,9 +112,13 @@ type Event struct {
 	// an object of the expected shape it is zero; Raw still has it.
 	Data Data
 	// UserMetadata is the job's webhook_config.user_metadata, read from
-	// data.user_metadata or, failing that, a top-level user_metadata. It is
-	// nil when neither is a JSON object.
-	UserMetadata map[string]any
+	// data.user_metadata or, failing that, a top-level user_metadata: the
+	// JSON object exactly as sent, a sub-slice of Raw that Parse makes
+	// without allocating. It is nil when neither is a JSON object. To read
+	// it, json.Unmarshal it into your own type, e.g. a
+	// map[string]any or a struct of the fields you set; treat it as
+	// read-only, as Raw.
+	UserMetadata json.RawMessage
 	// Raw is the body exactly as received.
 	Raw json.RawMessage
 	// Auth says how the delivery was authenticated (scheme, key, webhook-id,

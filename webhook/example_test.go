@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,11 +121,12 @@ func ExampleBinder() {
 
 	// On the receiving side: webhook.WithBinding(binder.Check). Gemini
 	// echoes user_metadata, so the job's own events pass...
-	own := &webhook.Event{UserMetadata: md}
+	sent, _ := json.Marshal(md) // Event.UserMetadata is the object as Gemini sent it
+	own := &webhook.Event{UserMetadata: sent}
 	fmt.Println(binder.Check(context.Background(), own))
 
 	// ...and another customer's validly signed event, replayed here, does not.
-	foreign := &webhook.Event{UserMetadata: map[string]any{webhook.MetadataKey: "report-2026-01", webhook.MetadataToken: "forged"}}
+	foreign := &webhook.Event{UserMetadata: json.RawMessage(`{"genaihook_key":"report-2026-01","genaihook_token":"forged"}`)}
 	fmt.Println(binder.Check(context.Background(), foreign))
 	// Output:
 	// report-2026-01
@@ -154,7 +156,13 @@ func ExampleWithBinding() {
 		return
 	}
 	h := webhook.NewHandler(v, func(ctx context.Context, ev *webhook.Event) error {
-		fmt.Println("handled", ev.Data.ID, "of", ev.UserMetadata[webhook.MetadataKey])
+		var md struct {
+			Key string `json:"genaihook_key"`
+		}
+		if err := json.Unmarshal(ev.UserMetadata, &md); err != nil {
+			return err
+		}
+		fmt.Println("handled", ev.Data.ID, "of", md.Key)
 		return nil
 	}, webhook.WithBinding(binder.Check), webhook.WithLogger(slog.New(slog.DiscardHandler)))
 

@@ -52,7 +52,11 @@ func FuzzBinderCheck(f *testing.F) {
 	for key, token := range tokens {
 		i++
 		md := map[string]any{webhook.MetadataKey: key, webhook.MetadataToken: token}
-		if err := b.Check(context.Background(), &webhook.Event{UserMetadata: md}); err != nil {
+		sent, err := json.Marshal(md)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := b.Check(context.Background(), &webhook.Event{UserMetadata: sent}); err != nil {
 			f.Fatalf("token minted for %q: %v", key, err)
 		}
 		raw, err := base64.RawURLEncoding.DecodeString(token)
@@ -79,8 +83,16 @@ func FuzzBinderCheck(f *testing.F) {
 			}
 			return
 		}
-		key, _ := ev.UserMetadata[webhook.MetadataKey].(string)
-		token, _ := ev.UserMetadata[webhook.MetadataToken].(string)
+		// What Check read, as encoding/json reads it into a map.
+		var md map[string]any
+		if err := json.Unmarshal(ev.UserMetadata, &md); err != nil {
+			t.Fatalf("Check accepted user_metadata %q that encoding/json cannot read: %v", ev.UserMetadata, err)
+		}
+		key, ok1 := md[webhook.MetadataKey].(string)
+		token, ok2 := md[webhook.MetadataToken].(string)
+		if !ok1 || !ok2 {
+			t.Fatalf("Check accepted user_metadata %q without two strings", ev.UserMetadata)
+		}
 		want, ok := minted[key]
 		raw, err := base64.RawURLEncoding.DecodeString(token)
 		if !ok || err != nil || !bytes.Equal(raw, want) {

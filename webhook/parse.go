@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/go-playground/validator/v10"
 )
 
@@ -38,8 +36,8 @@ func (e *ParseError) Error() string {
 // Unwrap returns ErrMalformedEvent.
 func (e *ParseError) Unwrap() error { return ErrMalformedEvent }
 
-// envelope is the wire shape Parse validates, filled from decodeFast's
-// result or, when that fails, decoded with encoding/json. Timestamp stays a
+// envelope is the wire shape parseSlow decodes with encoding/json and
+// validates. Timestamp stays a
 // string so that a bad value is a validation error on "timestamp" rather
 // than an opaque decoding error; data stays raw so that an unknown type may
 // carry any data at all.
@@ -107,8 +105,9 @@ func validateEnvelope(sl validator.StructLevel) {
 }
 
 // Parse decodes and validates an event body. It never panics, whatever the
-// bytes. The result's Raw is a copy of body; WebhookID and Auth are left
-// for the caller (Handler sets them from the verified headers).
+// bytes. The result's Raw is a copy of body, and its UserMetadata a
+// sub-slice of Raw; WebhookID and Auth are left for the caller (Handler
+// sets them from the verified headers).
 //
 // Parse returns a *ParseError wrapping ErrMalformedEvent if body is not a
 // JSON object, if an object at any depth holds a member name twice, or two
@@ -125,35 +124,32 @@ func Parse(body []byte) (*Event, error) {
 
 // parse is Parse without the copy: the Event keeps body as its Raw.
 func parse(body []byte) (*Event, error) {
-	var (
-		e  envelope
-		md map[string]any
-	)
-	if f, ok := decodeFast(body); ok {
-		e = envelope{Type: f.Type, Version: f.Version, Timestamp: f.Timestamp}
-		md = f.UserMetadata
-		if f.Data != nil {
-			e.data = f.Data.Data
-			if f.Data.UserMetadata != nil {
-				md = f.Data.UserMetadata
-			}
-		}
-	} else {
-		// decodeFast refuses a name given twice; encoding/json would take
-		// the last, where a reader of Raw that takes the first would see
-		// another event.
-		if err := checkDuplicateNames(body); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(body, &e); err != nil {
-			return nil, decodeError(err, "")
-		}
-		e.decodeData()
-		md = decodeObject(e.dataRaw)
-		if md == nil {
-			md = decodeObject(e.UserMetadata)
-		}
+	if ev, ok := scanEvent(body); ok {
+		return ev, nil
 	}
+	return parseSlow(body)
+}
+
+// parseSlow is Parse's field-by-field path, for the bodies scanEvent
+// defers: it decodes with encoding/json, refuses repeated names
+// (checkDuplicateNames), and validates the envelope with the
+// go-playground validator, so that every error Parse returns comes from
+// here. The fast path checks the same rules by hand, because the validator
+// costs two boxings of the envelope and a second parse of the timestamp
+// on every delivery; keeping it here, where only bodies that are wrong or
+// unusual arrive, keeps one source for the errors, and
+// FuzzScanMatchesEncodingJSON holds the two paths to the same answers.
+func parseSlow(body []byte) (*Event, error) {
+	// encoding/json would take the last of a name given twice, where a
+	// reader of Raw that takes the first would see another event.
+	if err := checkDuplicateNames(body); err != nil {
+		return nil, err
+	}
+	var e envelope
+	if err := json.Unmarshal(body, &e); err != nil {
+		return nil, decodeError(err, "")
+	}
+	e.decodeData()
 	if err := validate.Struct(e); err != nil {
 		return nil, validationError(err)
 	}
@@ -161,71 +157,39 @@ func parse(body []byte) (*Event, error) {
 	if err != nil { // unreachable after validation; kept so Parse cannot lie
 		return nil, &ParseError{Field: "timestamp", Reason: "must be an RFC 3339 date-time"}
 	}
-	ev := &Event{
-		Type:      EventType(e.Type),
-		Version:   e.Version,
-		Timestamp: ts,
-		Data:      e.data,
-		Raw:       body,
-		// A JSON object decodes to a non-nil map, so nil means absent.
+	md := objectIn(body, e.dataRaw)
+	if md == nil {
+		md = objectIn(body, e.UserMetadata)
+	}
+	return &Event{
+		Type:         EventType(e.Type),
+		Version:      e.Version,
+		Timestamp:    ts,
+		Data:         e.data,
+		Raw:          body,
 		UserMetadata: md,
+	}, nil
+}
+
+// objectIn returns raw, a value encoding/json copied out of body, as the
+// sub-slice of body that holds the same bytes, or nil when raw is absent
+// or not a JSON object: user_metadata is optional and where it sits is
+// unverified, so a strange one is ignored rather than rejected. Its
+// capacity ends with it, so that an append to it cannot write into body.
+func objectIn(body []byte, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil
 	}
-	return ev, nil
-}
-
-// fastEnvelope decodes a well-formed event in one pass. Anything it cannot
-// take (data or user_metadata of another shape, a wrong type anywhere) sends
-// Parse to the field-by-field path, which is tolerant where it must be and
-// says what is wrong.
-type fastEnvelope struct {
-	Type         string         `json:"type"`
-	Version      string         `json:"version"`
-	Timestamp    string         `json:"timestamp"`
-	Data         *fastData      `json:"data"`
-	UserMetadata map[string]any `json:"user_metadata"`
-}
-
-type fastData struct {
-	Data
-	UserMetadata map[string]any `json:"user_metadata"`
-}
-
-// decodeFast decodes body with github.com/go-json-experiment/json, the
-// mirror of the standard library's encoding/json/v2, because it is fast:
-// about 3x faster than encoding/json on this envelope, with half the
-// allocations, and JSON decoding is most of what Parse and Handler cost.
-// From Go 1.27, where goexperiment.jsonv2 is on by default, the module is
-// an alias of encoding/json/v2; when this module's go directive reaches
-// 1.27, import encoding/json/v2 instead and drop the dependency.
-//
-// Where it succeeds, encoding/json would decode the same fastEnvelope
-// (FuzzFastPathMatchesV1 checks this). With fastOptions, what jsonv2 still
-// does differently from encoding/json for these types is a refusal (a name
-// given twice, invalid UTF-8, an invalid surrogate escape), and a refused
-// body goes to the field-by-field path, which refuses repeated names too
-// (checkDuplicateNames) and reports what is wrong.
-func decodeFast(body []byte) (fastEnvelope, bool) {
-	var f fastEnvelope
-	if jsonv2.Unmarshal(body, &f, fastOptions) != nil {
-		return fastEnvelope{}, false
+	i := bytes.Index(body, raw)
+	if i < 0 { // unreachable: encoding/json copies a RawMessage as written
+		return raw
 	}
-	return f, true
+	return json.RawMessage(body[i : i+len(raw) : i+len(raw)])
 }
-
-// fastOptions make jsonv2 match object names as encoding/json does: the
-// exact name, else one equal under strings.EqualFold ("TYPE", "Data").
-// jsonv2 matches exact names only by default, and its case-insensitive
-// matching also ignores '_' and '-', which would read "userMetadata" as
-// user_metadata. Case-insensitive matching also makes jsonv2 refuse "type"
-// and "TYPE" in one object as a duplicate, where encoding/json keeps the
-// last. Unknown members are ignored by default, as in encoding/json.
-var fastOptions = jsonv2.JoinOptions(
-	jsonv2.MatchCaseInsensitiveNames(true),
-	jsonv1.MatchCaseSensitiveDelimiter(true),
-)
 
 // The fields of the objects whose names encoding/json matches
-// case-insensitively: the envelope and its data.
+// case-insensitively: the envelope and its data. scanEvent relies on
+// their order.
 var (
 	envelopeFields = []string{"type", "version", "timestamp", "data", "user_metadata"}
 	dataFields     = []string{"id", "output_file_uri", "file_name", "video_uri", "error_code", "error_message", "user_metadata"}
@@ -234,7 +198,7 @@ var (
 // checkDuplicateNames returns a *ParseError when an object in body, at any
 // depth, holds a member name twice (after unescaping), or when the
 // envelope or its data holds two names of one field that differ only in
-// case: the bodies decodeFast refuses as duplicates. It reads body with
+// case: the bodies scanEvent defers as duplicates. It reads body with
 // encoding/json, the decoder of the path it guards, so that it sees names
 // as that path does; a body encoding/json cannot read passes, for
 // json.Unmarshal to report.
@@ -340,21 +304,6 @@ func (e *envelope) decodeData() {
 		ErrorMessage:  d.ErrorMessage,
 	}
 	e.dataRaw = d.UserMetadata
-}
-
-// decodeObject returns raw decoded as a JSON object, or nil when raw is
-// absent, null, or not an object: user_metadata is optional and where it
-// sits is unverified, so a strange one is ignored rather than rejected.
-func decodeObject(raw json.RawMessage) map[string]any {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m
 }
 
 // errorCodeError is returned by ErrorCode.UnmarshalJSON, which

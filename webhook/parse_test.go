@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
+	"strings"
 	"testing"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -64,13 +63,13 @@ func TestParse(t *testing.T) {
 			name: "user_metadata inside data wins",
 			body: `{"type":"interaction.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":"top"},"data":{"id":"i1","user_metadata":{"k":"data","n":2}}}`,
 			want: &Event{Type: InteractionCompleted, Version: "v1", Timestamp: ts, Data: Data{ID: "i1"},
-				UserMetadata: map[string]any{"k": "data", "n": 2.0}},
+				UserMetadata: json.RawMessage(`{"k":"data","n":2}`)},
 		},
 		{
 			name: "top-level user_metadata",
 			body: `{"type":"interaction.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":"top"},"data":{"id":"i1"}}`,
 			want: &Event{Type: InteractionCompleted, Version: "v1", Timestamp: ts, Data: Data{ID: "i1"},
-				UserMetadata: map[string]any{"k": "top"}},
+				UserMetadata: json.RawMessage(`{"k":"top"}`)},
 		},
 		{
 			name: "user_metadata not an object is ignored",
@@ -238,9 +237,9 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestParseMatchesEncodingJSON pins what Parse answers for bodies that
-// jsonv2 refuses or matches differently from encoding/json, so that
-// decodeFast cannot change it.
+// TestParseMatchesEncodingJSON pins what Parse answers for bodies that a
+// fast decoder may refuse or match differently from encoding/json, so that
+// scanEvent cannot change it.
 func TestParseMatchesEncodingJSON(t *testing.T) {
 	ts := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -252,7 +251,7 @@ func TestParseMatchesEncodingJSON(t *testing.T) {
 			name: "names in another case",
 			body: `{"TYPE":"batch.succeeded","Version":"v1","timeStamp":"2026-01-22T12:00:00Z","DATA":{"Id":"b","USER_METADATA":{"k":"v"}}}`,
 			want: &Event{Type: BatchSucceeded, Version: "v1", Timestamp: ts, Data: Data{ID: "b"},
-				UserMetadata: map[string]any{"k": "v"}},
+				UserMetadata: json.RawMessage(`{"k":"v"}`)},
 		},
 		{
 			name: "a name under Unicode case folding",
@@ -267,7 +266,7 @@ func TestParseMatchesEncodingJSON(t *testing.T) {
 		{
 			name: "user_metadata keys that differ in case are two keys",
 			body: `{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":{"k":1,"K":2}}`,
-			want: &Event{Type: "x", Timestamp: ts, UserMetadata: map[string]any{"k": 1.0, "K": 2.0}},
+			want: &Event{Type: "x", Timestamp: ts, UserMetadata: json.RawMessage(`{"k":1,"K":2}`)},
 		},
 		{
 			name: "unknown names that differ in case are two names",
@@ -304,13 +303,11 @@ func TestParseMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzFastPathMatchesV1 checks decodeFast's contract: a body it accepts,
-// decodeFastV1 (encoding/json) accepts too and decodes to the same
-// fastEnvelope, and a body it refuses for a name given twice,
-// checkDuplicateNames refuses too, so the fast path never changes what
-// Parse answers. Floats
-// compare by their bits, so that -0 is not 0.
-func FuzzFastPathMatchesV1(f *testing.F) {
+// FuzzScanMatchesEncodingJSON checks scanEvent's contract: a body it takes,
+// parseSlow (encoding/json, checkDuplicateNames and the validator) accepts
+// too and parses to the same Event, so the fast path never changes what
+// Parse answers; a body it defers is answered by parseSlow alone.
+func FuzzScanMatchesEncodingJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/abc123","output_file_uri":"gs://bucket/results.jsonl"}}`,
 		`{"type":"batch.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/x","error_code":3,"error_message":"m"}}`,
@@ -332,37 +329,86 @@ func FuzzFastPathMatchesV1(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	exactFloats := cmp.Comparer(func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := decodeFast(body)
-		if !ok {
-			// What the fast path refuses as a name given twice, the
-			// field-by-field path refuses too: as a duplicate, or, when
-			// the duplicate comes before a syntax error (the fast path
-			// stops at the first), as not JSON.
-			var f fastEnvelope
-			if err := jsonv2.Unmarshal(body, &f, fastOptions); errors.Is(err, jsontext.ErrDuplicateName) &&
-				checkDuplicateNames(body) == nil && json.Valid(body) {
-				t.Fatalf("decodeFast refused %q as a duplicate (%v), checkDuplicateNames accepts it", body, err)
-			}
-			return
-		}
-		want, ok := decodeFastV1(body)
-		if !ok {
-			t.Fatalf("decodeFast accepted a body encoding/json refuses: %q", body)
-		}
-		if diff := cmp.Diff(want, got, exactFloats); diff != "" {
-			t.Fatalf("decodeFast(%q) mismatch (-encoding/json +jsonv2):\n%s", body, diff)
+	for _, s := range []string{
+		`{"a":[1,{"b":[true,false,null,-0.5e-3,"x\u00e9\n"]}],"A":{},"":""}`, `"str"`, `-12.5E+3`, `[]`, `{ }`,
+		`{"genaihook_key":"k","genaihook_token":"t"}`, "{\"caf\u00e9\":\"\u2028\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// in as a body, and in at the places of a valid body where
+		// scanEvent takes values, so that most inputs reach its success
+		// path rather than stopping at a missing type or timestamp.
+		for _, body := range [][]byte{
+			in,
+			wrap(`{"type":"x","timestamp":"2026-01-22T12:00:00Z","user_metadata":`, in, `}`),
+			wrap(`{"type":"batch.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i","error_code":`, in, `,"user_metadata":{"k":1}}}`),
+			wrap(`{"type":"video.generated","timestamp":"2026-01-22T12:00:00Z","data":{"id":"v","user_metadata":`, in, `},"user_metadata":{"top":1}}`),
+			wrap(`{"type":"x","timestamp":"2026-01-22T12:00:00Z",`, in, `}`),
+			wrap(`{"type":"interaction.failed","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i",`, in, `}}`),
+			wrap(`{"type":`, in, `,"version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"i"}}`),
+			wrap(`{"type":"x","timestamp":`, in, `}`),
+		} {
+			checkScan(t, body)
 		}
 	})
 }
 
-// decodeFastV1 is decodeFast with encoding/json: the oracle of
-// FuzzFastPathMatchesV1.
-func decodeFastV1(body []byte) (fastEnvelope, bool) {
-	var f fastEnvelope
-	if json.Unmarshal(body, &f) != nil {
-		return fastEnvelope{}, false
+func wrap(head string, in []byte, tail string) []byte {
+	return append(append([]byte(head), in...), tail...)
+}
+
+// checkScan fails t if scanEvent takes body and parseSlow answers
+// otherwise.
+func checkScan(t *testing.T, body []byte) {
+	t.Helper()
+	got, ok := scanEvent(body)
+	if !ok {
+		return
 	}
-	return f, true
+	want, err := parseSlow(body)
+	if err != nil {
+		t.Fatalf("scanEvent took %q, parseSlow refuses it: %v", body, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("scanEvent(%q) mismatch (-parseSlow +scanEvent):\n%s", body, diff)
+	}
+	if got.UserMetadata != nil && cap(got.UserMetadata) != len(got.UserMetadata) {
+		t.Fatalf("UserMetadata of %q has room to grow into Raw", body)
+	}
+}
+
+// TestScanTakesTypicalBodies makes sure the fast path is the one the
+// deliveries Gemini sends take, not parseSlow.
+func TestScanTakesTypicalBodies(t *testing.T) {
+	for _, body := range []string{
+		string(bodyTypical), string(body1KiB),
+		`{"type":"batch.failed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/x","error_code":3,"error_message":"bad input"}}`,
+		`{"type":"interaction.requires_action","version":"v1","timestamp":"2026-01-22T12:00:00.123456+01:00","data":{"id":"v1_abc","user_metadata":{"genaihook_key":"k","genaihook_token":"t","n":[1,-2.5e3,true,false,null,{}]}}}`,
+		"{\n  \"type\": \"webhook.ping\",\n  \"timestamp\": \"2026-01-22T12:00:00Z\",\n  \"user_metadata\": {\"caf\u00e9\": \"\\u00e9\\n\"}\n}",
+	} {
+		if _, ok := scanEvent([]byte(body)); !ok {
+			t.Errorf("scanEvent deferred %q to parseSlow", body)
+		}
+	}
+}
+
+// TestScanStringBytes checks that the scanner sees a special byte at every
+// position of a string, within and after its eight-byte steps: a control
+// character and invalid UTF-8 are deferred to parseSlow, an escape and
+// valid UTF-8 are taken.
+func TestScanStringBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		take bool
+	}{{"\x01", false}, {"\x1f", false}, {"\xff", false}, {"\\n", true}, {"\\u00e9", true}, {"é", true}, {"\\\"", true}} {
+		for pos := range 20 {
+			v := strings.Repeat("a", pos) + tt.in + strings.Repeat("b", 19-pos)
+			body := []byte(`{"type":"x","timestamp":"2026-01-22T12:00:00Z","k":"` + v + `"}`)
+			if _, ok := scanEvent(body); ok != tt.take {
+				t.Errorf("scanEvent(%q) took it = %v, want %v", body, ok, tt.take)
+			}
+			checkScan(t, body)
+		}
+	}
 }

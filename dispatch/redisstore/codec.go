@@ -13,7 +13,8 @@ import (
 
 // record is an event as stored: every field of webhook.Event but the job
 // the dispatcher read back through the API, which is the API's to keep.
-// Raw is kept as base64, byte for byte: a JSON encoder would reformat it.
+// Raw and Meta (the event's UserMetadata) are kept as base64, byte for
+// byte: a JSON encoder would reformat them.
 type record struct {
 	V         int               `json:"v"`
 	WebhookID string            `json:"id"`
@@ -21,7 +22,7 @@ type record struct {
 	Version   string            `json:"ver"`
 	Timestamp time.Time         `json:"ts"`
 	Data      webhook.Data      `json:"data"`
-	Meta      map[string]any    `json:"meta"`
+	Meta      meta              `json:"meta"`
 	Raw       []byte            `json:"raw"`
 	Auth      verify.Result     `json:"auth"`
 	Polled    bool              `json:"polled"`
@@ -43,7 +44,7 @@ func encode(ev *webhook.Event, max int) ([]byte, error) {
 		Version:   ev.Version,
 		Timestamp: ev.Timestamp,
 		Data:      ev.Data,
-		Meta:      ev.UserMetadata,
+		Meta:      meta(ev.UserMetadata),
 		Raw:       []byte(ev.Raw),
 		Auth:      ev.Auth,
 		Polled:    ev.Polled,
@@ -74,11 +75,34 @@ func decode(b []byte) (*webhook.Event, error) {
 		Version:      r.Version,
 		Timestamp:    r.Timestamp,
 		Data:         r.Data,
-		UserMetadata: r.Meta,
+		UserMetadata: json.RawMessage(r.Meta),
 		Raw:          json.RawMessage(r.Raw),
 		Auth:         r.Auth,
 		Polled:       r.Polled,
 	}, nil
+}
+
+// meta is a record's user_metadata: base64 of the bytes as received, or,
+// in a record written before Event.UserMetadata held those bytes, the
+// object itself, which is read back as it was stored. null is none.
+type meta []byte
+
+// UnmarshalJSON reads either form.
+func (m *meta) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*m = nil
+		return nil
+	case len(b) > 0 && b[0] == '{':
+		*m = append(meta(nil), b...)
+		return nil
+	}
+	var raw []byte
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = raw
+	return nil
 }
 
 // A message on the channel is the length of the key an event was saved

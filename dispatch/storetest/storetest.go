@@ -286,12 +286,8 @@ func richEvent(at time.Time) *webhook.Event {
 			ErrorCode:     "3",
 			ErrorMessage:  "line1\nline2 \u2028 \"quoted\"",
 		},
-		UserMetadata: map[string]any{
-			"k":     []any{1.0, 2.5, "x", nil, true, map[string]any{"n": map[string]any{}}},
-			"big":   1e21,
-			"empty": map[string]any{},
-		},
-		Raw: json.RawMessage(raw),
+		UserMetadata: json.RawMessage(`{"k": [1, 2.5, "x", null, true, {"n": {}}], "big": 1e21, "empty": {}}`),
+		Raw:          json.RawMessage(raw),
 		Auth: verify.Result{
 			Scheme:      verify.SchemeJWT,
 			WebhookID:   "jwt:abc",

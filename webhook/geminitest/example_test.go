@@ -2,6 +2,7 @@ package geminitest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
@@ -63,7 +64,13 @@ func ExampleServer() {
 		log.Fatal(err)
 	}
 	ev := <-events
-	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme, "for", ev.UserMetadata[webhook.MetadataKey])
+	var md struct {
+		Key string `json:"genaihook_key"`
+	}
+	if err := json.Unmarshal(ev.UserMetadata, &md); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("received:", ev.Type, "via", ev.Auth.Scheme, "for", md.Key)
 
 	got, err := client.Operations.GetVideosOperation(ctx, &genai.GenerateVideosOperation{Name: ev.Data.ID}, nil)
 	if err != nil {

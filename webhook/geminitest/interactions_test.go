@@ -57,7 +57,7 @@ func TestServerVideoInteraction(t *testing.T) {
 		t.Fatalf("failed deliveries: %+v", f)
 	}
 	ev := rc.only(t)
-	if ev.Type != webhook.InteractionCompleted || ev.Data.ID != *in.ID || ev.UserMetadata["job_id"] != "v-1" {
+	if ev.Type != webhook.InteractionCompleted || ev.Data.ID != *in.ID || metadata(ev)["job_id"] != "v-1" {
 		t.Errorf("event = %s %q %v", ev.Type, ev.Data.ID, ev.UserMetadata)
 	}
 
@@ -104,7 +104,7 @@ func TestServerTrigger(t *testing.T) {
 	finish(t, srv, id, geminitest.Succeed)
 	waitIdle(t, srv)
 	ev := rc.only(t)
-	if ev.Type != webhook.InteractionCompleted || ev.Data.ID != id || ev.UserMetadata["trigger"] != "daily" {
+	if ev.Type != webhook.InteractionCompleted || ev.Data.ID != id || metadata(ev)["trigger"] != "daily" {
 		t.Errorf("event = %s %q %v", ev.Type, ev.Data.ID, ev.UserMetadata)
 	}
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,12 +109,21 @@ func (rc *receiver) createdJob(_ context.Context, ev *webhook.Event) error {
 	return nil
 }
 
+// metadata is ev's user_metadata decoded, or nil without one.
+func metadata(ev *webhook.Event) map[string]any {
+	var md map[string]any
+	if ev.UserMetadata != nil && json.Unmarshal(ev.UserMetadata, &md) != nil {
+		panic(fmt.Sprintf("user_metadata %q is not a JSON object", ev.UserMetadata))
+	}
+	return md
+}
+
 // appMetadata is ev's user_metadata without the binding entries.
 func appMetadata(ev *webhook.Event) map[string]any {
-	if ev.UserMetadata == nil {
+	md := metadata(ev)
+	if md == nil {
 		return nil
 	}
-	md := maps.Clone(ev.UserMetadata)
 	delete(md, webhook.MetadataKey)
 	delete(md, webhook.MetadataToken)
 	return md
@@ -536,7 +544,7 @@ func TestServerVideos(t *testing.T) {
 	if ev.Auth.Claims == nil || !cmp.Equal(ev.Auth.Claims.Audience, []string{rc.URL}) {
 		t.Errorf("JWT claims = %+v, want aud %s", ev.Auth.Claims, rc.URL)
 	}
-	if ev.UserMetadata["k"] != "v" {
+	if metadata(ev)["k"] != "v" {
 		t.Errorf("user_metadata = %v", ev.UserMetadata)
 	}
 
@@ -650,7 +658,7 @@ func TestServerInteractions(t *testing.T) {
 		if ev.Auth.Scheme != verify.SchemeEd25519 {
 			t.Errorf("%s via %s", ev.Type, ev.Auth.Scheme)
 		}
-		got = append(got, seen{ev.Type, ev.Data.ID, string(ev.Data.ErrorCode), ev.UserMetadata["job_id"]})
+		got = append(got, seen{ev.Type, ev.Data.ID, string(ev.Data.ErrorCode), metadata(ev)["job_id"]})
 	}
 	want := []seen{
 		{webhook.InteractionRequiresAction, id, "", "j-43"},

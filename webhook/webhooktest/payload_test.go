@@ -101,7 +101,7 @@ func TestPayloadParse(t *testing.T) {
 			if diff := cmp.Diff(tt.want, ev.Data); diff != "" {
 				t.Errorf("Data (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(map[string]any{"job": "j1"}, ev.UserMetadata); diff != "" {
+			if diff := cmp.Diff(`{"job":"j1"}`, string(ev.UserMetadata)); diff != "" {
 				t.Errorf("UserMetadata (-want +got):\n%s", diff)
 			}
 		})
