@@ -3,6 +3,7 @@ package dispatch
 import (
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
@@ -71,6 +72,8 @@ type config struct {
 	jitter      float64
 	pollTimeout time.Duration
 	concurrency int
+	seed        uint64 // of the jitter, see saltOf
+	noSweeps    bool   // no reconciliation through the batch listing, for tests
 }
 
 func defaultConfig() config {
@@ -85,6 +88,7 @@ func defaultConfig() config {
 		jitter:      defaultPollJitter,
 		pollTimeout: defaultPollTimeout,
 		concurrency: defaultPollConcurrency,
+		seed:        rand.Uint64(),
 	}
 }
 

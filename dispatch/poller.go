@@ -80,6 +80,16 @@ func (p *genaiPoller) Poll(ctx context.Context, id string) (*webhook.Event, erro
 	return nil, fmt.Errorf("dispatch: cannot tell the job family of id %q", id)
 }
 
+// listBatches lists the project's batches through Batches.List (see
+// batchLister).
+func (p *genaiPoller) listBatches(ctx context.Context, pageSize int32, token string) ([]*genai.BatchJob, string, error) {
+	page, err := p.client.Batches.List(ctx, &genai.ListBatchJobsConfig{PageSize: pageSize, PageToken: token})
+	if err != nil {
+		return nil, "", fmt.Errorf("dispatch: list batches: %w", err)
+	}
+	return page.Items, page.NextPageToken, nil
+}
+
 func (p *genaiPoller) pollBatch(ctx context.Context, id string) (*webhook.Event, error) {
 	job, err := p.client.Batches.Get(ctx, batchName(id), nil)
 	if err != nil {

@@ -176,7 +176,7 @@ func TestEventsAreConfirmed(t *testing.T) {
 			}
 			api.script(tt.path, answers...)
 			clk := newFakeClock()
-			d, err := New(api.client(t), testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
+			d, err := New(api.client(t), testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0), withoutSweeps())
 			if err != nil {
 				t.Fatal(err)
 			}
