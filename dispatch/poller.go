@@ -59,6 +59,9 @@ type poller interface {
 //     map to their events; incomplete and budget_exceeded, which have no
 //     event, become interaction.failed with error_code set to the status.
 //
+// It is also the batchLister of the sweeps (Batches.List, see
+// batchSweepInterval), whose batches map to events as Batches.Get's do.
+//
 // The event has Polled set, Job the job read, data.id the id read, its
 // timestamp the job's end or update time (zero when the job gives none),
 // error fields from the job, and Raw a JSON envelope of the same shape as a

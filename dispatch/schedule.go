@@ -22,18 +22,20 @@ import (
 
 // The schedule of video generations, unless WithPollSchedule changes the
 // schedule: Gemini sends no event for a failed video, so polling is how a
-// failure is noticed, and a video runs at most about five minutes. Its
-// first poll comes videoQuietPeriod after the wait began, the next
-// videoSteadyPolls ones videoPollInterval apart (each wait ±20% with the
-// default jitter, so 16 to 24 s), covering at least 20 + 18×16 = 308 s,
-// then the waits double up to the maximum interval like other jobs'. A
-// video that fails within its first five minutes is therefore noticed
-// within 24 s (plus the poll's own time), for one call every 20 s while it
-// runs: 15 for a five-minute video, where a 10 s loop makes 30.
+// failure is noticed. Google documents Veo's latency as 11 s at best and 6
+// minutes at peak hours. The first poll comes videoQuietPeriod after the
+// wait began, the next videoSteadyPolls ones videoPollInterval apart (each
+// wait ±20% with the default jitter, so 24 to 36 s), covering at least
+// 24 + 14×24 = 360 s, then the waits double up to the maximum interval like
+// other jobs'. A video that fails (or whose event is lost) within its
+// first six minutes is therefore noticed within 36 s (plus the poll's own
+// time), for one call every 30 s while it runs: 6 for a three-minute
+// video, where a 10 s loop makes 18. (genai's example polls every 20 s:
+// at most 12 s sooner, for half as many calls again.)
 const (
-	videoQuietPeriod  = 20 * time.Second
-	videoPollInterval = 20 * time.Second
-	videoSteadyPolls  = 18
+	videoQuietPeriod  = 30 * time.Second
+	videoPollInterval = 30 * time.Second
+	videoSteadyPolls  = 14
 )
 
 // When a job is not found: at least notFoundPolls polls in a row answered
