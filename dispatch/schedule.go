@@ -126,7 +126,7 @@ func (h *pollHeap) Pop() any {
 func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint8) {
 	f.due, f.tries = due, tries
 	heap.Push(&d.heap, f)
-	if familyOf(f.id) == webhook.FamilyBatch {
+	if (d.rec.tick == nil || d.rec.tick.hidx < 0) && d.lister() != nil && familyOf(f.id) == webhook.FamilyBatch {
 		d.armSweepLocked(0)
 	}
 	d.rearmLocked()
