@@ -44,6 +44,7 @@ type Dispatcher struct {
 	pollGen   uint32            // numbers the reads, see Future.gen
 	reading   map[string]uint32 // the read in flight of each key, by gen
 	owned     ownedJobs         // the binding's reads, with a lock of its own
+	rec       reconciler        // the sweeps of the batch listing
 
 	unsubscribe func() // from the store
 

@@ -3,12 +3,14 @@ package dispatch
 import (
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
 )
 
-// The poll schedule of batches and interactions, unless WithPollSchedule
+// The poll schedule of interactions, and of batches when there is no batch
+// listing to sweep (see batchSweepInterval), unless WithPollSchedule
 // changes it.
 const (
 	// defaultQuietPeriod is how long a job is left alone before its first
@@ -71,6 +73,8 @@ type config struct {
 	jitter      float64
 	pollTimeout time.Duration
 	concurrency int
+	seed        uint64 // of the jitter, see saltOf
+	noSweeps    bool   // no reconciliation through the batch listing, for tests
 }
 
 func defaultConfig() config {
@@ -85,6 +89,7 @@ func defaultConfig() config {
 		jitter:      defaultPollJitter,
 		pollTimeout: defaultPollTimeout,
 		concurrency: defaultPollConcurrency,
+		seed:        rand.Uint64(),
 	}
 }
 
@@ -123,10 +128,13 @@ func WithLogger(l *slog.Logger) Option {
 // after the wait began, the next interval after that, each later one twice
 // the previous wait, capped at maxInterval; each wait is spread by ±20%,
 // within the cap. A zero value keeps each kind's default (see the package
-// doc: 60 s, 30 s and 10 minutes; for videos 20 s, then 20 s for five
-// minutes). Without a genai client there are no reads, and quiet is how
-// long a wait that heard nothing goes before it is logged (60 s by
-// default).
+// doc: 60 s, 30 s and 10 minutes for interactions; for videos 30 s, then
+// 30 s for six minutes; for batches, which sweeps of the batch listing
+// reconcile every 4 minutes, 8 minutes, 8 minutes and 10 minutes). The
+// sweeps go on with any schedule; a sweep that sees a batch running puts
+// its next own read off to quiet from then. Without a genai client there
+// are no reads, and quiet is how long a wait that heard nothing goes
+// before it is logged (60 s by default).
 func WithPollSchedule(quiet, interval, maxInterval time.Duration) Option {
 	return func(c *config) {
 		if quiet > 0 {

@@ -57,6 +57,13 @@ func withRetention(ttl time.Duration, max int) Option {
 // withPollJitter sets the random spread of each poll wait.
 func withPollJitter(frac float64) Option { return func(c *config) { c.jitter = frac } }
 
+// withJitterSeed sets the seed of the poll jitter, so that a run repeats.
+func withJitterSeed(seed uint64) Option { return func(c *config) { c.seed = seed } }
+
+// withoutSweeps turns the sweeps of the batch listing off, for the tests
+// that follow one job's own reads timer by timer.
+func withoutSweeps() Option { return func(c *config) { c.noSweeps = true } }
+
 // withPollConcurrency bounds the reads in flight at once.
 func withPollConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
 

@@ -59,6 +59,9 @@ type poller interface {
 //     map to their events; incomplete and budget_exceeded, which have no
 //     event, become interaction.failed with error_code set to the status.
 //
+// It is also the batchLister of the sweeps (Batches.List, see
+// batchSweepInterval), whose batches map to events as Batches.Get's do.
+//
 // The event has Polled set, Job the job read, data.id the id read, its
 // timestamp the job's end or update time (zero when the job gives none),
 // error fields from the job, and Raw a JSON envelope of the same shape as a
@@ -78,6 +81,16 @@ func (p *genaiPoller) Poll(ctx context.Context, id string) (*webhook.Event, erro
 		return p.pollInteraction(ctx, id)
 	}
 	return nil, fmt.Errorf("dispatch: cannot tell the job family of id %q", id)
+}
+
+// listBatches lists the project's batches through Batches.List (see
+// batchLister).
+func (p *genaiPoller) listBatches(ctx context.Context, pageSize int32, token string) ([]*genai.BatchJob, string, error) {
+	page, err := p.client.Batches.List(ctx, &genai.ListBatchJobsConfig{PageSize: pageSize, PageToken: token})
+	if err != nil {
+		return nil, "", fmt.Errorf("dispatch: list batches: %w", err)
+	}
+	return page.Items, page.NextPageToken, nil
 }
 
 func (p *genaiPoller) pollBatch(ctx context.Context, id string) (*webhook.Event, error) {

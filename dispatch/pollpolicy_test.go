@@ -176,7 +176,7 @@ func TestEventsAreConfirmed(t *testing.T) {
 			}
 			api.script(tt.path, answers...)
 			clk := newFakeClock()
-			d, err := New(api.client(t), testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0))
+			d, err := New(api.client(t), testURL, WithLogger(nil), withClock(clk.Now), withAfterFunc(clk.AfterFunc), withPollJitter(0), withoutSweeps())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,8 +313,8 @@ func TestNotFoundEndsWaits(t *testing.T) {
 		{"404 on a batch", "batches/gone", []error{notFound}, 4},
 		{"403 on an interaction", "v1_gone", []error{forbidden}, 4},
 		{"404 then 403", "batches/gone", []error{notFound, forbidden}, 4},
-		// Video polls come every 20 s: 7 polls span 2 minutes.
-		{"404 on a video", "models/veo/operations/gone", []error{notFound}, 7},
+		// Video polls come every 30 s: 5 polls span 2 minutes.
+		{"404 on a video", "models/veo/operations/gone", []error{notFound}, 5},
 		// Four 404s over 7 min, but a poll that found the job breaks the run.
 		{"found in between", "batches/late", []error{notFound, notFound, nil, notFound, notFound, nil}, 0},
 		{"500 forever", "batches/flaky", []error{unavailable}, 0},
@@ -571,11 +571,11 @@ func TestQuietWaitWithoutPollerLogs(t *testing.T) {
 // WithPollSchedule applies to every kind.
 func TestPollSchedulePerKind(t *testing.T) {
 	s := time.Second
-	videoGaps := []time.Duration{20 * s}
+	videoGaps := []time.Duration{30 * s}
 	for range videoSteadyPolls {
-		videoGaps = append(videoGaps, 20*s)
+		videoGaps = append(videoGaps, 30*s)
 	}
-	videoGaps = append(videoGaps, 40*s, 80*s, 160*s, 320*s, 600*s, 600*s)
+	videoGaps = append(videoGaps, 60*s, 120*s, 240*s, 480*s, 600*s, 600*s)
 	defaultGaps := []time.Duration{60 * s, 30 * s, 60 * s, 120 * s, 240 * s, 480 * s, 600 * s, 600 * s}
 	tests := []struct {
 		name string
@@ -591,8 +591,8 @@ func TestPollSchedulePerKind(t *testing.T) {
 			append(append([]time.Duration{2 * s}, slices.Repeat([]time.Duration{3 * s}, videoSteadyPolls)...), 6*s, 10*s, 10*s)},
 		{"batch, WithPollSchedule", "batches/b1", []Option{WithPollSchedule(2*s, 3*s, 10*s)},
 			[]time.Duration{2 * s, 3 * s, 6 * s, 10 * s, 10 * s}},
-		{"video, WithPollSchedule of the cap only", "models/veo/operations/op1", []Option{WithPollSchedule(0, 0, 30*s)},
-			append(append([]time.Duration{20 * s}, slices.Repeat([]time.Duration{20 * s}, videoSteadyPolls)...), 30*s, 30*s)},
+		{"video, WithPollSchedule of the cap only", "models/veo/operations/op1", []Option{WithPollSchedule(0, 0, 40*s)},
+			append(append([]time.Duration{30 * s}, slices.Repeat([]time.Duration{30 * s}, videoSteadyPolls)...), 40*s, 40*s)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -615,11 +615,11 @@ func TestPollSchedulePerKind(t *testing.T) {
 	}
 }
 
-// TestFailedVideoNoticedWithin30s checks, with the default jitter, that a
-// video that fails within five minutes, for which Gemini sends no event,
-// resolves its wait within 30 s of failing.
-func TestFailedVideoNoticedWithin30s(t *testing.T) {
-	for _, failAt := range []time.Duration{time.Second, 19 * time.Second, 61 * time.Second, 150 * time.Second, 281 * time.Second, 299 * time.Second} {
+// TestFailedVideoNoticedWithin36s checks, with the default jitter, that a
+// video that fails within six minutes, for which Gemini sends no event,
+// resolves its wait within 36 s of failing.
+func TestFailedVideoNoticedWithin36s(t *testing.T) {
+	for _, failAt := range []time.Duration{time.Second, 29 * time.Second, 61 * time.Second, 150 * time.Second, 281 * time.Second, 359 * time.Second} {
 		t.Run(failAt.String(), func(t *testing.T) {
 			for range 20 { // the jitter is random: try it a few times
 				clk := newFakeClock()
@@ -636,7 +636,7 @@ func TestFailedVideoNoticedWithin30s(t *testing.T) {
 				d := mustNew(t, WithLogger(nil), withPoller(p), withClock(clk.Now), withAfterFunc(clk.AfterFunc))
 				f := d.Watch(context.Background(), id)
 				drive(t, clk, f.Done())
-				if late := clk.Now().Sub(start) - failAt; late > 30*time.Second {
+				if late := clk.Now().Sub(start) - failAt; late > videoPollInterval*12/10 {
 					t.Fatalf("failure at +%v noticed %v later", failAt, late)
 				}
 				if _, err := f.Result(); !errors.Is(err, ErrJobFailed) {

@@ -4,9 +4,9 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
@@ -22,18 +22,20 @@ import (
 
 // The schedule of video generations, unless WithPollSchedule changes the
 // schedule: Gemini sends no event for a failed video, so polling is how a
-// failure is noticed, and a video runs at most about five minutes. Its
-// first poll comes videoQuietPeriod after the wait began, the next
-// videoSteadyPolls ones videoPollInterval apart (each wait ±20% with the
-// default jitter, so 16 to 24 s), covering at least 20 + 18×16 = 308 s,
-// then the waits double up to the maximum interval like other jobs'. A
-// video that fails within its first five minutes is therefore noticed
-// within 24 s (plus the poll's own time), for one call every 20 s while it
-// runs: 15 for a five-minute video, where a 10 s loop makes 30.
+// failure is noticed. Google documents Veo's latency as 11 s at best and 6
+// minutes at peak hours. The first poll comes videoQuietPeriod after the
+// wait began, the next videoSteadyPolls ones videoPollInterval apart (each
+// wait ±20% with the default jitter, so 24 to 36 s), covering at least
+// 24 + 14×24 = 360 s, then the waits double up to the maximum interval like
+// other jobs'. A video that fails (or whose event is lost) within its
+// first six minutes is therefore noticed within 36 s (plus the poll's own
+// time), for one call every 30 s while it runs: 6 for a three-minute
+// video, where a 10 s loop makes 18. (genai's example polls every 20 s:
+// at most 12 s sooner, for half as many calls again.)
 const (
-	videoQuietPeriod  = 20 * time.Second
-	videoPollInterval = 20 * time.Second
-	videoSteadyPolls  = 18
+	videoQuietPeriod  = 30 * time.Second
+	videoPollInterval = 30 * time.Second
+	videoSteadyPolls  = 14
 )
 
 // When a job is not found: at least notFoundPolls polls in a row answered
@@ -47,15 +49,22 @@ const (
 // pollSchedule is the poll schedule of one kind of job.
 type pollSchedule struct {
 	quiet, interval, maxInterval time.Duration
-	steady                       uint8 // waits at interval before the doubling starts (at least 1)
+	steady                       uint8  // waits at interval before the doubling starts (at least 1)
+	salt                         uint64 // of the job, for its jitter (see spreadOf)
 }
 
 // scheduleOf returns the schedule of the job id: its kind's, with what
 // WithPollSchedule set in place of the defaults.
 func (d *Dispatcher) scheduleOf(id string) pollSchedule {
-	s := pollSchedule{quiet: defaultQuietPeriod, interval: defaultPollInterval, maxInterval: defaultMaxPollInterval}
-	if familyOf(id) == webhook.FamilyVideo {
+	s := pollSchedule{quiet: defaultQuietPeriod, interval: defaultPollInterval, maxInterval: defaultMaxPollInterval,
+		salt: d.saltOf(id)}
+	switch familyOf(id) {
+	case webhook.FamilyVideo:
 		s.quiet, s.interval, s.steady = videoQuietPeriod, videoPollInterval, videoSteadyPolls
+	case webhook.FamilyBatch:
+		if d.lister() != nil {
+			s.quiet, s.interval = reconciledBatchWait, reconciledBatchWait
+		}
 	}
 	if d.cfg.quiet > 0 {
 		s.quiet = d.cfg.quiet
@@ -80,7 +89,8 @@ func (d *Dispatcher) firstWait(id string) time.Duration {
 		}
 		return defaultQuietPeriod
 	}
-	return jittered(d.scheduleOf(id).quiet, d.cfg.jitter)
+	s := d.scheduleOf(id)
+	return jittered(s.quiet, d.cfg.jitter, s.draw(math.MaxUint8+1))
 }
 
 // notFoundRun counts the polls of a key in a row that found no job.
@@ -116,6 +126,9 @@ func (h *pollHeap) Pop() any {
 func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint8) {
 	f.due, f.tries = due, tries
 	heap.Push(&d.heap, f)
+	if (d.rec.tick == nil || d.rec.tick.hidx < 0) && d.lister() != nil && familyOf(f.id) == webhook.FamilyBatch {
+		d.armSweepLocked(0)
+	}
 	d.rearmLocked()
 }
 
@@ -127,6 +140,11 @@ func (d *Dispatcher) unscheduleLocked(f *Future) {
 		return
 	}
 	heap.Remove(&d.heap, int(f.hidx))
+	if len(d.heap) == 1 && d.heap[0] == d.rec.tick {
+		// Only the sweep is left: the waits still pending, if any, are
+		// being read, and arm it again when their read reschedules them.
+		heap.Pop(&d.heap)
+	}
 	if len(d.heap) == 0 && d.stopTimer != nil {
 		d.stopTimer()
 		d.stopTimer = nil
@@ -198,6 +216,12 @@ func (d *Dispatcher) onTimer(gen uint64) {
 	var quiet []string
 	for len(d.heap) > 0 && d.heap[0].due <= now {
 		f := heap.Pop(&d.heap).(*Future)
+		if f == d.rec.tick {
+			d.rec.sweeping = true
+			d.wg.Add(1) // under mu, so that Close, once it holds mu, waits for it
+			go d.sweep()
+			continue
+		}
 		if d.cfg.poller == nil {
 			quiet = append(quiet, f.id) // logged once: not scheduled again
 			continue
@@ -297,36 +321,7 @@ func (d *Dispatcher) poll(j pollJob) {
 		}
 		d.log.Warn(msg, slog.String("id", truncateID(j.id)), slog.Int("attempt", int(j.tries)+1), slog.Any("error", err))
 	case ev != nil:
-		ev.Polled = true
-		if ev.Data.ID == "" || ev.Timestamp.IsZero() || ev.Raw == nil {
-			// Complete what the Poller left out, and keep Raw the envelope
-			// of the event as the waiter sees it.
-			if ev.Data.ID == "" {
-				ev.Data.ID = j.id
-			}
-			// A pause without a time stays without one: stamped with the
-			// clock, every poll of the same pause would look like a new
-			// one to the wait that already acted on it (see Supersedes).
-			if ev.Timestamp.IsZero() && !needsAction(ev) {
-				ev.Timestamp = d.cfg.now()
-			}
-			ev.Raw = envelopeJSON(ev)
-		}
-		d.keepDeliveredError(ctx, j.key, ev)
-		if !heard && (outcomeOf(ev) != webhook.OutcomeFailed || ev.Type.Family() != webhook.FamilyVideo) {
-			// Gemini sends no event for a failed video; any other outcome
-			// read before its event came means the events are not arriving.
-			d.log.Warn("dispatch: a job's outcome was found by reading it, with no event received: "+
-				"check that Gemini can reach the webhook URL, that the job was created with the Dispatcher's webhook_config, "+
-				"and that the URL serves the Dispatcher's Handler (its log says why it refuses deliveries)",
-				slog.String("id", truncateID(j.id)), slog.String("type", string(ev.Type)))
-		}
-		var buf [maxKeys]string
-		// The read's own deadline bounds the store calls too, so that a
-		// store that hangs cannot hold this read's slot for ever.
-		if err := d.record(ctx, eventKeys(ev.Type, ev.Data.ID, buf[:0]), ev, true); err != nil {
-			d.log.Warn("dispatch: polled event not recorded", slog.String("id", truncateID(j.id)), slog.Any("error", err))
-		}
+		d.settleRead(ctx, j.id, j.key, heard, ev)
 	}
 
 	d.mu.Lock()
@@ -387,6 +382,44 @@ func (d *Dispatcher) poll(j pollJob) {
 	d.mu.Unlock()
 }
 
+// settleRead resolves the waits on key (on the job id, in the form they
+// gave) with ev, the job's terminal or paused state read from the API, by a
+// poll or a sweep: it completes what the read left out, keeps the error of
+// a delivered event the read confirms, logs an outcome read while no event
+// came (heard is false), and records ev as a read.
+func (d *Dispatcher) settleRead(ctx context.Context, id, key string, heard bool, ev *webhook.Event) {
+	ev.Polled = true
+	if ev.Data.ID == "" || ev.Timestamp.IsZero() || ev.Raw == nil {
+		// Complete what the Poller left out, and keep Raw the envelope
+		// of the event as the waiter sees it.
+		if ev.Data.ID == "" {
+			ev.Data.ID = id
+		}
+		// A pause without a time stays without one: stamped with the
+		// clock, every poll of the same pause would look like a new
+		// one to the wait that already acted on it (see Supersedes).
+		if ev.Timestamp.IsZero() && !needsAction(ev) {
+			ev.Timestamp = d.cfg.now()
+		}
+		ev.Raw = envelopeJSON(ev)
+	}
+	d.keepDeliveredError(ctx, key, ev)
+	if !heard && (outcomeOf(ev) != webhook.OutcomeFailed || ev.Type.Family() != webhook.FamilyVideo) {
+		// Gemini sends no event for a failed video; any other outcome
+		// read before its event came means the events are not arriving.
+		d.log.Warn("dispatch: a job's outcome was found by reading it, with no event received: "+
+			"check that Gemini can reach the webhook URL, that the job was created with the Dispatcher's webhook_config, "+
+			"and that the URL serves the Dispatcher's Handler (its log says why it refuses deliveries)",
+			slog.String("id", truncateID(id)), slog.String("type", string(ev.Type)))
+	}
+	var buf [maxKeys]string
+	// The read's own deadline bounds the store calls too, so that a
+	// store that hangs cannot hold this read's slot for ever.
+	if err := d.record(ctx, eventKeys(ev.Type, ev.Data.ID, buf[:0]), ev, true); err != nil {
+		d.log.Warn("dispatch: polled event not recorded", slog.String("id", truncateID(id)), slog.Any("error", err))
+	}
+}
+
 // keepDeliveredError gives ev, a failure read from the API, the
 // error_code and error_message of the delivered event it confirms when the
 // read has none: genai's BatchJob carries no error for the Gemini API, while
@@ -442,13 +475,44 @@ func (s pollSchedule) backoff(tries uint8, jitter float64) time.Duration {
 	for i := max(s.steady, 1) - 1; i < tries && w < s.maxInterval; i++ {
 		w *= 2
 	}
-	return min(jittered(min(w, s.maxInterval), jitter), s.maxInterval)
+	return min(jittered(min(w, s.maxInterval), jitter, s.draw(uint64(tries))), s.maxInterval)
 }
 
-// jittered spreads w by ±jitter (a fraction).
-func jittered(w time.Duration, jitter float64) time.Duration {
+// draw returns the job's n-th uniform draw in [0, 1), for its jitter.
+func (s pollSchedule) draw(n uint64) float64 { return unitOf(s.salt + n) }
+
+// jittered spreads w by ±jitter (a fraction), as u, uniform in [0, 1),
+// says.
+func jittered(w time.Duration, jitter, u float64) time.Duration {
 	if jitter > 0 {
-		w = time.Duration(float64(w) * (1 + jitter*(2*rand.Float64()-1)))
+		w = time.Duration(float64(w) * (1 + jitter*(2*u-1)))
 	}
 	return w
+}
+
+// The jitter is a function of the Dispatcher's seed (random unless a test
+// sets it), the job's id and the number of its reads, rather than a draw
+// from a shared source: the waits of one job are spread as with random
+// draws, those of jobs started together apart from each other, and a run
+// on a fake clock repeats exactly whatever order its reads finish in.
+
+// saltOf returns the salt of the job id's draws.
+func (d *Dispatcher) saltOf(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return mix64(d.cfg.seed ^ h.Sum64())
+}
+
+// unitOf maps x to [0, 1), uniformly over x's bits.
+func unitOf(x uint64) float64 { return float64(mix64(x)>>11) / (1 << 53) }
+
+// mix64 is splitmix64's finaliser: each bit of x flips about half of the
+// result's.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }

@@ -270,6 +270,17 @@ func (s *Server) Client(ctx context.Context) *genai.Client {
 	return c
 }
 
+// ServeHTTP answers r as the server's URL would, in process: a test whose
+// genai client sends its requests here, through an http.RoundTripper of its
+// own (Client's requests go over loopback instead), needs no socket. That
+// is what a test inside a testing/synctest bubble needs, since a bubble's
+// clock does not advance while a goroutine waits on the network: its
+// reads, and Finish, then run on the bubble's clock. Deliveries still go
+// out over HTTP, so such a test creates its jobs without a webhook_config
+// (and no static webhook) and delivers their events itself. The server
+// need not have been started.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveHTTP(w, r) }
+
 func (s *Server) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
