@@ -2,9 +2,11 @@ package dispatch
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
@@ -111,32 +113,54 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 		a.WebhookID != "" && webhookID != "" && a.WebhookID != webhookID
 }
 
-// memoryStore is the default Store. Events and marks (tracked jobs and
-// consumed events) live in two maps, each bounded on its own and each with
-// a queue of its entries in order of expiry: an entry touched goes to the
-// back with a fresh expiry, and one retention per queue keeps the order. A
-// write drops the expired entries at the front, then the oldest while its
-// map is over its bound; a read changes nothing and reads the clock before
-// it locks.
+// memoryStore is the default Store. Keys are spread by a hash over
+// shards, each with its own lock, so that deliveries for different jobs
+// seldom wait for one another; a key's event and its mark share a shard,
+// so that Consume and Save decide under one lock. In each shard, events
+// and marks (tracked jobs and consumed events) live in two maps, each
+// bounded on its own, at the shard's share of the store's bounds (the
+// shares add up to the bounds exactly), and each with a queue of its
+// entries in order of expiry: an entry touched goes to the back with a
+// fresh expiry, and one retention per queue keeps the order. A write drops
+// the expired entries at the front of its shard's queues, then the oldest
+// while its map is over its share; a read changes nothing and reads the
+// clock before it locks.
 type memoryStore struct {
 	now      func() time.Time
 	base     time.Time // clock zero: expiries are nanoseconds after it
 	ttl      int64     // of events
 	markTTL  int64     // of marks
-	maxEv    int
-	maxMarks int
+	maxMarks int       // of the whole store, for the warning
 	log      *slog.Logger
+	seed     maphash.Seed
+	shards   []shard // a power of two of them
 
-	mu       sync.RWMutex
+	dropped  atomic.Int64 // marks dropped over the bound, not yet logged
+	logMu    sync.Mutex
+	logged   bool  // whether dropped marks were ever logged; guarded by logMu
+	loggedAt int64 // and when last; guarded by logMu
+}
+
+// shard is one lock's part of a memoryStore.
+type shard struct {
+	mu       sync.Mutex
 	events   map[string]*eventEntry
-	spare    *eventEntry // the last entry dropped, for the next new event: a full store saves without allocating
+	spare    *eventEntry // the last entry dropped, for the next new event: a full shard saves without allocating
 	marks    map[string]*markEntry
 	evq      queue
 	markq    queue
-	dropped  int   // marks dropped over the bound, not yet logged
-	logged   bool  // whether dropped marks were ever logged
-	loggedAt int64 // and when last
+	maxEv    int // this shard's share of the bounds
+	maxMarks int
+	_        [64]byte // no false sharing with the next shard's lock
 }
+
+// Sharding of the memory store: as many shards as give each at least
+// minShardEvents events of the bound, a power of two, at most maxShards.
+// A small store is one shard, whose oldest event is the store's.
+const (
+	maxShards      = 64
+	minShardEvents = 128
+)
 
 // eventEntry is a saved event.
 type eventEntry struct {
@@ -209,17 +233,47 @@ func (q *queue) remove(x *node) {
 
 func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *memoryStore {
 	maxEvents = max(maxEvents, 1)
-	return &memoryStore{
+	maxMarks := max(defaultMaxMarks, maxEvents)
+	n := 1
+	for n < maxShards && maxEvents/(2*n) >= minShardEvents {
+		n *= 2
+	}
+	s := &memoryStore{
 		now:      now,
 		base:     now(),
 		ttl:      int64(ttl),
 		markTTL:  int64(max(ttl, markRetention)),
-		maxEv:    maxEvents,
-		maxMarks: max(defaultMaxMarks, maxEvents),
+		maxMarks: maxMarks,
 		log:      slog.Default(),
-		events:   make(map[string]*eventEntry),
-		marks:    make(map[string]*markEntry),
+		seed:     maphash.MakeSeed(),
+		shards:   make([]shard, n),
 	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.events = make(map[string]*eventEntry)
+		sh.marks = make(map[string]*markEntry)
+		sh.maxEv = share(maxEvents, n, i)
+		sh.maxMarks = share(maxMarks, n, i)
+	}
+	return s
+}
+
+// share is shard i's part of a bound of total over n shards: at least 1,
+// and adding up to total when total >= n.
+func share(total, n, i int) int {
+	q := total / n
+	if i < total%n {
+		q++
+	}
+	return max(q, 1)
+}
+
+// shardOf returns the shard that holds key's entries.
+func (s *memoryStore) shardOf(key string) *shard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	return &s.shards[maphash.String(s.seed, key)&uint64(len(s.shards)-1)]
 }
 
 // clock reads the time as nanoseconds after s.base: an expiry then takes
@@ -228,10 +282,11 @@ func (s *memoryStore) clock() int64 { return int64(s.now().Sub(s.base)) }
 
 func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(now)
-	e := s.events[key]
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.expireLocked(now)
+	e := sh.events[key]
 	var cur *webhook.Event
 	if e != nil && now <= e.expires {
 		cur = e.ev
@@ -239,36 +294,37 @@ func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bo
 	if !Supersedes(ev, cur) {
 		return false, nil
 	}
-	if m := s.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
+	if m := sh.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
 		return false, nil
 	}
 	if e == nil {
-		if len(s.events) >= s.maxEv {
-			s.dropEventLocked() // first, so that its entry serves the new one
+		if len(sh.events) >= sh.maxEv {
+			sh.dropEventLocked() // first, so that its entry serves the new one
 		}
-		e = s.spare
-		s.spare = nil
+		e = sh.spare
+		sh.spare = nil
 		if e == nil {
 			e = new(eventEntry)
 		}
 		e.key = key
-		s.events[key] = e
+		sh.events[key] = e
 	} else {
-		s.evq.remove(&e.node)
+		sh.evq.remove(&e.node)
 	}
 	e.ev = ev
-	s.evq.push(&e.node, now+s.ttl)
-	for len(s.events) > s.maxEv {
-		s.dropEventLocked()
+	sh.evq.push(&e.node, now+s.ttl)
+	for len(sh.events) > sh.maxEv {
+		sh.dropEventLocked()
 	}
 	return true, nil
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error) {
 	now := s.clock()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if e := s.events[key]; e != nil && now <= e.expires {
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.events[key]; e != nil && now <= e.expires {
 		return e.ev, nil
 	}
 	return nil, nil
@@ -276,115 +332,132 @@ func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error
 
 func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
-	s.mu.Lock()
-	m := s.touchMarkLocked(key, now)
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	m := sh.touchMarkLocked(key, now, s.markTTL)
 	used := m.consumed == nil || m.consumed.supersededBy(ev)
 	if m.consumed == nil {
 		m.consumed = new(markOf(ev))
 	} else if used {
 		*m.consumed = markOf(ev)
 	}
-	if e := s.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
-		s.evq.remove(&e.node)
-		delete(s.events, key)
+	if e := sh.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
+		sh.evq.remove(&e.node)
+		delete(sh.events, key)
 	}
-	n := s.trimMarksLocked(now)
-	s.mu.Unlock()
-	s.logDropped(n)
+	n := sh.trimMarksLocked()
+	sh.mu.Unlock()
+	s.logDropped(n, now)
 	return used, nil
 }
 
 func (s *memoryStore) Track(_ context.Context, key string) error {
 	now := s.clock()
-	s.mu.Lock()
-	m := s.touchMarkLocked(key, now)
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	m := sh.touchMarkLocked(key, now, s.markTTL)
 	m.tracked = true
-	n := s.trimMarksLocked(now)
-	s.mu.Unlock()
-	s.logDropped(n)
+	n := sh.trimMarksLocked()
+	sh.mu.Unlock()
+	s.logDropped(n, now)
 	return nil
 }
 
 func (s *memoryStore) Tracked(_ context.Context, key string) (bool, error) {
 	now := s.clock()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m := s.marks[key]
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m := sh.marks[key]
 	return m != nil && m.tracked && now <= m.expires, nil
 }
 
 func (s *memoryStore) Subscribe(func(string, *webhook.Event)) func() { return func() {} }
 
 // touchMarkLocked returns key's mark, made if need be, with its expiry
-// renewed, after dropping what has expired.
-func (s *memoryStore) touchMarkLocked(key string, now int64) *markEntry {
-	s.expireLocked(now)
-	m := s.marks[key]
+// renewed to ttl from now, after dropping what has expired.
+func (sh *shard) touchMarkLocked(key string, now, ttl int64) *markEntry {
+	sh.expireLocked(now)
+	m := sh.marks[key]
 	if m == nil {
 		m = &markEntry{node: node{key: key}}
-		s.marks[key] = m
+		sh.marks[key] = m
 	} else {
-		s.markq.remove(&m.node)
+		sh.markq.remove(&m.node)
 	}
-	s.markq.push(&m.node, now+s.markTTL)
+	sh.markq.push(&m.node, now+ttl)
 	return m
 }
 
 // expireLocked drops the expired entries, all at the front of their queues.
-func (s *memoryStore) expireLocked(now int64) {
-	for s.evq.head != nil && now > s.evq.head.expires {
-		s.dropEventLocked()
+func (sh *shard) expireLocked(now int64) {
+	for sh.evq.head != nil && now > sh.evq.head.expires {
+		sh.dropEventLocked()
 	}
-	for s.markq.head != nil && now > s.markq.head.expires {
-		s.dropMarkLocked()
+	for sh.markq.head != nil && now > sh.markq.head.expires {
+		sh.dropMarkLocked()
 	}
 }
 
-func (s *memoryStore) dropEventLocked() {
-	x := s.evq.head
-	s.evq.remove(x)
-	e := s.events[x.key]
-	delete(s.events, x.key)
-	if s.spare == nil && e != nil {
+func (sh *shard) dropEventLocked() {
+	x := sh.evq.head
+	sh.evq.remove(x)
+	e := sh.events[x.key]
+	delete(sh.events, x.key)
+	if sh.spare == nil && e != nil {
 		*e = eventEntry{}
-		s.spare = e
+		sh.spare = e
 	}
 }
 
-func (s *memoryStore) dropMarkLocked() {
-	x := s.markq.head
-	s.markq.remove(x)
-	delete(s.marks, x.key)
+func (sh *shard) dropMarkLocked() {
+	x := sh.markq.head
+	sh.markq.remove(x)
+	delete(sh.marks, x.key)
+}
+
+// trimMarksLocked drops the oldest marks while there are too many, and
+// returns how many it dropped.
+func (sh *shard) trimMarksLocked() int {
+	n := 0
+	for len(sh.marks) > sh.maxMarks {
+		sh.dropMarkLocked()
+		n++
+	}
+	return n
 }
 
 // markLogInterval spaces the warnings about marks dropped over the bound.
 const markLogInterval = int64(time.Minute)
 
-// trimMarksLocked drops the oldest marks while there are too many, and
-// returns how many were dropped since the last warning when one is due.
-func (s *memoryStore) trimMarksLocked(now int64) int {
-	for len(s.marks) > s.maxMarks {
-		s.dropMarkLocked()
-		s.dropped++
-	}
-	if s.dropped == 0 || (s.logged && now-s.loggedAt < markLogInterval) {
-		return 0
-	}
-	n := s.dropped
-	s.dropped, s.logged, s.loggedAt = 0, true, now
-	return n
-}
-
-func (s *memoryStore) logDropped(n int) {
+// logDropped counts n marks just dropped over the bound, and warns of
+// those not yet reported unless a warning was given within the last
+// markLogInterval.
+func (s *memoryStore) logDropped(n int, now int64) {
 	if n > 0 {
-		s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
-			slog.Int("forgotten", n), slog.Int("max", s.maxMarks))
+		s.dropped.Add(int64(n))
+	} else if s.dropped.Load() == 0 {
+		return
 	}
+	s.logMu.Lock()
+	if s.logged && now-s.loggedAt < markLogInterval {
+		s.logMu.Unlock()
+		return
+	}
+	s.logged, s.loggedAt = true, now
+	s.logMu.Unlock()
+	s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
+		slog.Int64("forgotten", s.dropped.Swap(0)), slog.Int("max", s.maxMarks))
 }
 
 // len reports the entries held, events and marks, for tests.
 func (s *memoryStore) len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.events) + len(s.marks)
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.events) + len(sh.marks)
+		sh.mu.Unlock()
+	}
+	return n
 }

@@ -49,7 +49,7 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 			return ok
 		},
 		ttl:   markRetention,
-		bound: func(s *memoryStore) { s.maxMarks = 3 },
+		bound: func(s *memoryStore) { s.shards[0].maxMarks = 3 },
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +74,55 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMemoryStoreShards checks how the store spreads its bounds over its
+// shards: a store too small to share its bound stays one shard (its
+// oldest event is the store's), the shares add up to the bounds exactly,
+// and a full store holds exactly its bound of events, in each shard the
+// latest saved.
+func TestMemoryStoreShards(t *testing.T) {
+	for _, tt := range []struct{ maxEvents, shards int }{
+		{1, 1}, {3, 1}, {2*minShardEvents - 1, 1}, {2 * minShardEvents, 2},
+		{defaultMaxStored, maxShards}, {1 << 20, maxShards},
+	} {
+		s := newMemoryStore(time.Now, time.Hour, tt.maxEvents)
+		if len(s.shards) != tt.shards {
+			t.Errorf("a bound of %d events: %d shards, want %d", tt.maxEvents, len(s.shards), tt.shards)
+		}
+		var events, marks int
+		for i := range s.shards {
+			events += s.shards[i].maxEv
+			marks += s.shards[i].maxMarks
+		}
+		if events != tt.maxEvents || marks != s.maxMarks {
+			t.Errorf("a bound of %d events: shares add up to %d events, %d marks; want %d, %d", tt.maxEvents, events, marks, tt.maxEvents, s.maxMarks)
+		}
+	}
+
+	ctx := context.Background()
+	clk := newFakeClock()
+	s := newMemoryStore(clk.Now, time.Hour, defaultMaxStored)
+	saved := make(map[*shard][]string) // keys in the order saved, by shard
+	for i := range 3 * defaultMaxStored {
+		k := "b/" + strconv.Itoa(i)
+		if ok, _ := s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/"+strconv.Itoa(i), clk.Now())); !ok {
+			t.Fatalf("Save(%q) refused a new key", k)
+		}
+		sh := s.shardOf(k)
+		saved[sh] = append(saved[sh], k)
+	}
+	if n := s.len(); n != defaultMaxStored {
+		t.Errorf("a full store holds %d events, want %d", n, defaultMaxStored)
+	}
+	for sh, keys := range saved {
+		for i, k := range keys {
+			ev, _ := s.Load(ctx, k)
+			if want := i >= len(keys)-sh.maxEv; (ev != nil) != want {
+				t.Fatalf("key %d of %d saved to its shard (share %d): held = %v, want %v", i, len(keys), sh.maxEv, ev != nil, want)
+			}
+		}
 	}
 }
 
@@ -120,43 +169,47 @@ func TestMemoryStoreTrackOutlivesEvents(t *testing.T) {
 // with the store locked, and that Load and Tracked drop nothing, even
 // when everything has expired.
 func TestMemoryStoreReadsChangeNothing(t *testing.T) {
-	ctx := context.Background()
-	clk := newFakeClock()
-	var s *memoryStore
-	var lockedReads atomic.Int32
-	now := func() time.Time {
-		if s != nil {
-			if !s.mu.TryLock() {
-				lockedReads.Add(1)
-			} else {
-				s.mu.Unlock()
+	for _, bound := range []int{10, defaultMaxStored} { // one shard, and every shard
+		ctx := context.Background()
+		clk := newFakeClock()
+		var s *memoryStore
+		var lockedReads atomic.Int32
+		now := func() time.Time {
+			if s != nil {
+				for i := range s.shards {
+					if mu := &s.shards[i].mu; !mu.TryLock() {
+						lockedReads.Add(1)
+					} else {
+						mu.Unlock()
+					}
+				}
+			}
+			return clk.Now()
+		}
+		s = newMemoryStore(now, time.Hour, bound)
+		pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+		s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
+		s.Save(ctx, "i/v1_p", pause)
+		s.Consume(ctx, "i/v1_p", pause)
+		s.Track(ctx, "b/t")
+		s.Load(ctx, "b/a")
+		s.Tracked(ctx, "b/t")
+		clk.Advance(markRetention + time.Hour)
+		held := s.len()
+		for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
+			if ev, _ := s.Load(ctx, k); ev != nil {
+				t.Errorf("%d shards: Load(%q) returned an expired event", len(s.shards), k)
+			}
+			if ok, _ := s.Tracked(ctx, k); ok {
+				t.Errorf("%d shards: Tracked(%q) after its retention", len(s.shards), k)
 			}
 		}
-		return clk.Now()
-	}
-	s = newMemoryStore(now, time.Hour, 10)
-	pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
-	s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
-	s.Save(ctx, "i/v1_p", pause)
-	s.Consume(ctx, "i/v1_p", pause)
-	s.Track(ctx, "b/t")
-	s.Load(ctx, "b/a")
-	s.Tracked(ctx, "b/t")
-	clk.Advance(markRetention + time.Hour)
-	held := s.len()
-	for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
-		if ev, _ := s.Load(ctx, k); ev != nil {
-			t.Errorf("Load(%q) returned an expired event", k)
+		if n := s.len(); n != held {
+			t.Errorf("%d shards: reads dropped %d entries", len(s.shards), held-n)
 		}
-		if ok, _ := s.Tracked(ctx, k); ok {
-			t.Errorf("Tracked(%q) after its retention", k)
+		if n := lockedReads.Load(); n != 0 {
+			t.Errorf("%d shards: the clock was read %d times with the store locked", len(s.shards), n)
 		}
-	}
-	if n := s.len(); n != held {
-		t.Errorf("reads dropped %d entries", held-n)
-	}
-	if n := lockedReads.Load(); n != 0 {
-		t.Errorf("the clock was read %d times with the store locked", n)
 	}
 }
 
@@ -167,7 +220,7 @@ func TestMemoryStoreMarkBound(t *testing.T) {
 	clk := newFakeClock()
 	var logs bytes.Buffer
 	s := newMemoryStore(clk.Now, time.Hour, 10)
-	s.maxMarks = 3
+	s.shards[0].maxMarks, s.maxMarks = 3, 3
 	s.log = slog.New(slog.NewTextHandler(&logs, nil))
 	tracked := func(k string) bool {
 		ok, _ := s.Tracked(ctx, k)
