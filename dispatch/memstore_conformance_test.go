@@ -9,6 +9,7 @@ import (
 
 // TestMemoryStoreConformance holds the in-memory default store to the
 // Store contract, with the suite of dispatch/storetest.
+//
 // The suite's small bound makes a store of one shard; a bound of the
 // default's size spreads the same checks over every shard.
 func TestMemoryStoreConformance(t *testing.T) {

@@ -91,10 +91,12 @@ func defaultConfig() config {
 // WithStore replaces the in-memory store with s, e.g. one shared by the
 // replicas of a receiver, so that a Wait on one replica resolves from an
 // event delivered to another, and survives a restart. The in-memory store
-// keeps an event nobody awaits yet for 24 hours, at most 10,000 of them
-// (expired ones evicted first, then the oldest), and the requires_action
-// events already returned for 72 hours, at most 100,000, bounded apart so
-// that event traffic never evicts them. New returns an error for a nil s.
+// keeps an event nobody awaits yet for 24 hours, at most 10,000 of them,
+// and the requires_action events already returned for 72 hours, at most
+// 100,000, bounded apart so that event traffic never evicts them. It
+// spreads the jobs over 64 shards, by a hash of their id, each with a 64th
+// of either bound: a new event into a full shard evicts the shard's
+// expired events first, then its oldest. New returns an error for a nil s.
 func WithStore(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
 
 // WithBinder sets the Binder whose tokens InteractionWebhookConfig puts in
