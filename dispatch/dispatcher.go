@@ -34,6 +34,7 @@ type Dispatcher struct {
 
 	mu        sync.Mutex
 	closed    bool
+	shut      atomic.Bool        // closed, for Deliver to read without mu
 	waiters   map[string]*Future // by key, head of a list linked by next
 	pending   int
 	heap      pollHeap // heads of keys awaiting their next poll
@@ -374,10 +375,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev *webhook.Event) error {
 	if ev == nil {
 		return errors.New("dispatch: nil event")
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.shut.Load() {
 		return ErrClosed
 	}
 	d.deliveries.Add(1)
@@ -446,6 +444,9 @@ func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Even
 			err = perr
 		}
 		return err
+	}
+	if !slices.Contains(saved[:len(keys)], true) {
+		return err // a duplicate or a stale event: no wait to take
 	}
 	var lists [maxKeys]*Future
 	d.mu.Lock()
@@ -783,6 +784,7 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.shut.Store(true)
 	if d.stopTimer != nil {
 		d.stopTimer()
 		d.stopTimer = nil
