@@ -69,7 +69,7 @@ func benchPendingFutures(b *testing.B, n int) {
 // (each event resolves its wait directly). Rounds of 16,384 Futures are
 // parked, the clock stopped, then resolved by Deliver, the events split
 // among the goroutines; the store is kept full (16,384 events), so each
-// new event also evicts the oldest. cpu-ns/wait at goroutines=64 over that
+// new event also evicts an older one. cpu-ns/wait at goroutines=64 over that
 // at goroutines=1 is the cost of contention: lock handoffs, cache traffic
 // and scheduling, even where the cores are fewer than the goroutines.
 func BenchmarkResolve(b *testing.B) {

@@ -93,10 +93,11 @@ func defaultConfig() config {
 // event delivered to another, and survives a restart. The in-memory store
 // keeps an event nobody awaits yet for 24 hours, at most 10,000 of them,
 // and the requires_action events already returned for 72 hours, at most
-// 100,000, bounded apart so that event traffic never evicts them. It
-// spreads the jobs over 64 shards, by a hash of their id, each with a 64th
-// of either bound: a new event into a full shard evicts the shard's
-// expired events first, then its oldest. New returns an error for a nil s.
+// 100,000, bounded apart so that event traffic never evicts them. Past a
+// bound, a new entry evicts from its own shard (the store is split into up
+// to 64 shards by a hash of the job's id, so that deliveries for different
+// jobs seldom wait for one another): the shard's expired entries first,
+// then its oldest. New returns an error for a nil s.
 func WithStore(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
 
 // WithBinder sets the Binder whose tokens InteractionWebhookConfig puts in

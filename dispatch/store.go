@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"hash/maphash"
+	"iter"
 	"log/slog"
 	"strings"
 	"sync"
@@ -117,24 +118,31 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 // shards, each with its own lock, so that deliveries for different jobs
 // seldom wait for one another; a key's event and its mark share a shard,
 // so that Consume and Save decide under one lock. In each shard, events
-// and marks (tracked jobs and consumed events) live in two maps, each
-// bounded on its own, at the shard's share of the store's bounds (the
-// shares add up to the bounds exactly), and each with a queue of its
-// entries in order of expiry: an entry touched goes to the back with a
-// fresh expiry, and one retention per queue keeps the order. A write drops
-// the expired entries at the front of its shard's queues, then the oldest
-// while its map is over its share; a read changes nothing and reads the
-// clock before it locks.
+// and marks (tracked jobs and consumed events) live in two maps, each with
+// a queue of its entries in order of expiry: an entry touched goes to the
+// back with a fresh expiry, and one retention per queue keeps the order.
+// Events and marks are each bounded store-wide, by a count that a new
+// entry reserves room in: a write drops the expired entries at the front
+// of its shard's queues, then, while the store is full, the oldest of its
+// shard (or, when its shard has none, of another shard); a read changes
+// nothing and reads the clock before it locks.
 type memoryStore struct {
 	now      func() time.Time
 	base     time.Time // clock zero: expiries are nanoseconds after it
 	ttl      int64     // of events
 	markTTL  int64     // of marks
-	maxMarks int       // of the whole store, for the warning
+	maxEv    int64
+	maxMarks int64
 	log      *slog.Logger
 	seed     maphash.Seed
 	shards   []shard // a power of two of them
 
+	// The counts are written by every new entry: on cache lines of their
+	// own, they do not slow the reads of the fields above.
+	_        [64]byte
+	nEvents  atomic.Int64 // held in all shards
+	_        [56]byte
+	nMarks   atomic.Int64
 	dropped  atomic.Int64 // marks dropped over the bound, not yet logged
 	logMu    sync.Mutex
 	logged   bool  // whether dropped marks were ever logged; guarded by logMu
@@ -143,20 +151,19 @@ type memoryStore struct {
 
 // shard is one lock's part of a memoryStore.
 type shard struct {
-	mu       sync.Mutex
-	events   map[string]*eventEntry
-	spare    *eventEntry // the last entry dropped, for the next new event: a full shard saves without allocating
-	marks    map[string]*markEntry
-	evq      queue
-	markq    queue
-	maxEv    int // this shard's share of the bounds
-	maxMarks int
-	_        [64]byte // no false sharing with the next shard's lock
+	mu     sync.Mutex
+	events map[string]*eventEntry
+	spare  *eventEntry // the last entry dropped, for the next new event: a full store saves without allocating
+	marks  map[string]*markEntry
+	evq    queue
+	markq  queue
+	_      [64]byte // no false sharing with the next shard's lock
 }
 
 // Sharding of the memory store: as many shards as give each at least
-// minShardEvents events of the bound, a power of two, at most maxShards.
-// A small store is one shard, whose oldest event is the store's.
+// minShardEvents events of the bound on average, a power of two, at most
+// maxShards. A small store is one shard, whose oldest event is the
+// store's.
 const (
 	maxShards      = 64
 	minShardEvents = 128
@@ -233,7 +240,6 @@ func (q *queue) remove(x *node) {
 
 func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *memoryStore {
 	maxEvents = max(maxEvents, 1)
-	maxMarks := max(defaultMaxMarks, maxEvents)
 	n := 1
 	for n < maxShards && maxEvents/(2*n) >= minShardEvents {
 		n *= 2
@@ -243,29 +249,17 @@ func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *mem
 		base:     now(),
 		ttl:      int64(ttl),
 		markTTL:  int64(max(ttl, markRetention)),
-		maxMarks: maxMarks,
+		maxEv:    int64(maxEvents),
+		maxMarks: int64(max(defaultMaxMarks, maxEvents)),
 		log:      slog.Default(),
 		seed:     maphash.MakeSeed(),
 		shards:   make([]shard, n),
 	}
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.events = make(map[string]*eventEntry)
-		sh.marks = make(map[string]*markEntry)
-		sh.maxEv = share(maxEvents, n, i)
-		sh.maxMarks = share(maxMarks, n, i)
+		s.shards[i].events = make(map[string]*eventEntry)
+		s.shards[i].marks = make(map[string]*markEntry)
 	}
 	return s
-}
-
-// share is shard i's part of a bound of total over n shards: at least 1,
-// and adding up to total when total >= n.
-func share(total, n, i int) int {
-	q := total / n
-	if i < total%n {
-		q++
-	}
-	return max(q, 1)
 }
 
 // shardOf returns the shard that holds key's entries.
@@ -283,23 +277,39 @@ func (s *memoryStore) clock() int64 { return int64(s.now().Sub(s.base)) }
 func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
 	sh := s.shardOf(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.expireLocked(now)
+	for {
+		sh.mu.Lock()
+		saved, full := s.saveLocked(sh, key, ev, now)
+		sh.mu.Unlock()
+		if !full {
+			return saved, nil
+		}
+		s.evictEvent(sh, now)
+	}
+}
+
+// saveLocked is Save under sh's lock. It reports full, having changed
+// nothing, when ev is new to the store, the store is full, and sh holds no
+// event to drop for it.
+func (s *memoryStore) saveLocked(sh *shard, key string, ev *webhook.Event, now int64) (saved, full bool) {
+	s.expireLocked(sh, now)
 	e := sh.events[key]
 	var cur *webhook.Event
 	if e != nil && now <= e.expires {
 		cur = e.ev
 	}
 	if !Supersedes(ev, cur) {
-		return false, nil
+		return false, false
 	}
 	if m := sh.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
-		return false, nil
+		return false, false
 	}
 	if e == nil {
-		if len(sh.events) >= sh.maxEv {
-			sh.dropEventLocked() // first, so that its entry serves the new one
+		for !reserve(&s.nEvents, s.maxEv) {
+			if sh.evq.head == nil {
+				return false, true
+			}
+			s.dropEventLocked(sh) // first, so that its entry serves the new one
 		}
 		e = sh.spare
 		sh.spare = nil
@@ -313,10 +323,74 @@ func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bo
 	}
 	e.ev = ev
 	sh.evq.push(&e.node, now+s.ttl)
-	for len(sh.events) > sh.maxEv {
-		sh.dropEventLocked()
+	return true, false
+}
+
+// reserve counts one more entry in n unless that would exceed max, and
+// reports whether it did.
+func reserve(n *atomic.Int64, max int64) bool {
+	for {
+		c := n.Load()
+		if c >= max {
+			return false
+		}
+		if n.CompareAndSwap(c, c+1) {
+			return true
+		}
 	}
-	return true, nil
+}
+
+// evictEvent makes room for an event new to a full store whose shard,
+// from, has no event to drop: it drops another shard's expired events, or
+// else the oldest event of the first other shard that has one.
+func (s *memoryStore) evictEvent(from *shard, now int64) {
+	for sh := range s.others(from) {
+		sh.mu.Lock()
+		s.expireLocked(sh, now)
+		done := s.nEvents.Load() < s.maxEv
+		if !done && sh.evq.head != nil {
+			s.dropEventLocked(sh)
+			done = true
+		}
+		sh.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// evictMark is evictEvent for marks, and reports how many of them it
+// dropped over the bound.
+func (s *memoryStore) evictMark(from *shard, now int64) int {
+	for sh := range s.others(from) {
+		sh.mu.Lock()
+		s.expireLocked(sh, now)
+		done, n := s.nMarks.Load() < s.maxMarks, 0
+		if !done && sh.markq.head != nil {
+			s.dropMarkLocked(sh)
+			done, n = true, 1
+		}
+		sh.mu.Unlock()
+		if done {
+			return n
+		}
+	}
+	return 0
+}
+
+// others yields the shards other than from, the next one first.
+func (s *memoryStore) others(from *shard) iter.Seq[*shard] {
+	return func(yield func(*shard) bool) {
+		i := 0
+		for i < len(s.shards) && &s.shards[i] != from {
+			i++
+		}
+		for j := 1; j < len(s.shards); j++ {
+			if !yield(&s.shards[(i+j)&(len(s.shards)-1)]) {
+				return
+			}
+		}
+	}
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error) {
@@ -333,34 +407,51 @@ func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error
 func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
 	sh := s.shardOf(key)
-	sh.mu.Lock()
-	m := sh.touchMarkLocked(key, now, s.markTTL)
-	used := m.consumed == nil || m.consumed.supersededBy(ev)
-	if m.consumed == nil {
-		m.consumed = new(markOf(ev))
-	} else if used {
-		*m.consumed = markOf(ev)
+	dropped := 0
+	for {
+		sh.mu.Lock()
+		m, n := s.touchMarkLocked(sh, key, now)
+		dropped += n
+		if m == nil {
+			sh.mu.Unlock()
+			dropped += s.evictMark(sh, now)
+			continue
+		}
+		used := m.consumed == nil || m.consumed.supersededBy(ev)
+		if m.consumed == nil {
+			m.consumed = new(markOf(ev))
+		} else if used {
+			*m.consumed = markOf(ev)
+		}
+		if e := sh.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
+			sh.evq.remove(&e.node)
+			delete(sh.events, key)
+			s.nEvents.Add(-1)
+		}
+		sh.mu.Unlock()
+		s.logDropped(dropped, now)
+		return used, nil
 	}
-	if e := sh.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
-		sh.evq.remove(&e.node)
-		delete(sh.events, key)
-	}
-	n := sh.trimMarksLocked()
-	sh.mu.Unlock()
-	s.logDropped(n, now)
-	return used, nil
 }
 
 func (s *memoryStore) Track(_ context.Context, key string) error {
 	now := s.clock()
 	sh := s.shardOf(key)
-	sh.mu.Lock()
-	m := sh.touchMarkLocked(key, now, s.markTTL)
-	m.tracked = true
-	n := sh.trimMarksLocked()
-	sh.mu.Unlock()
-	s.logDropped(n, now)
-	return nil
+	dropped := 0
+	for {
+		sh.mu.Lock()
+		m, n := s.touchMarkLocked(sh, key, now)
+		dropped += n
+		if m == nil {
+			sh.mu.Unlock()
+			dropped += s.evictMark(sh, now)
+			continue
+		}
+		m.tracked = true
+		sh.mu.Unlock()
+		s.logDropped(dropped, now)
+		return nil
+	}
 }
 
 func (s *memoryStore) Tracked(_ context.Context, key string) (bool, error) {
@@ -374,57 +465,62 @@ func (s *memoryStore) Tracked(_ context.Context, key string) (bool, error) {
 
 func (s *memoryStore) Subscribe(func(string, *webhook.Event)) func() { return func() {} }
 
-// touchMarkLocked returns key's mark, made if need be, with its expiry
-// renewed to ttl from now, after dropping what has expired.
-func (sh *shard) touchMarkLocked(key string, now, ttl int64) *markEntry {
-	sh.expireLocked(now)
+// touchMarkLocked returns key's mark in sh, made if need be, with its
+// expiry renewed, after dropping what has expired, and how many marks it
+// dropped over the bound to make room. It returns a nil mark, having
+// changed nothing but the expired, when the mark is new, the store full of
+// marks and sh without one to drop.
+func (s *memoryStore) touchMarkLocked(sh *shard, key string, now int64) (*markEntry, int) {
+	s.expireLocked(sh, now)
 	m := sh.marks[key]
+	dropped := 0
 	if m == nil {
+		for !reserve(&s.nMarks, s.maxMarks) {
+			if sh.markq.head == nil {
+				return nil, dropped
+			}
+			s.dropMarkLocked(sh)
+			dropped++
+		}
 		m = &markEntry{node: node{key: key}}
 		sh.marks[key] = m
 	} else {
 		sh.markq.remove(&m.node)
 	}
-	sh.markq.push(&m.node, now+ttl)
-	return m
+	sh.markq.push(&m.node, now+s.markTTL)
+	return m, dropped
 }
 
-// expireLocked drops the expired entries, all at the front of their queues.
-func (sh *shard) expireLocked(now int64) {
+// expireLocked drops the expired entries of sh, all at the front of their
+// queues.
+func (s *memoryStore) expireLocked(sh *shard, now int64) {
 	for sh.evq.head != nil && now > sh.evq.head.expires {
-		sh.dropEventLocked()
+		s.dropEventLocked(sh)
 	}
 	for sh.markq.head != nil && now > sh.markq.head.expires {
-		sh.dropMarkLocked()
+		s.dropMarkLocked(sh)
 	}
 }
 
-func (sh *shard) dropEventLocked() {
+// dropEventLocked drops the oldest event of sh, which has one.
+func (s *memoryStore) dropEventLocked(sh *shard) {
 	x := sh.evq.head
 	sh.evq.remove(x)
 	e := sh.events[x.key]
 	delete(sh.events, x.key)
+	s.nEvents.Add(-1)
 	if sh.spare == nil && e != nil {
 		*e = eventEntry{}
 		sh.spare = e
 	}
 }
 
-func (sh *shard) dropMarkLocked() {
+// dropMarkLocked drops the oldest mark of sh, which has one.
+func (s *memoryStore) dropMarkLocked(sh *shard) {
 	x := sh.markq.head
 	sh.markq.remove(x)
 	delete(sh.marks, x.key)
-}
-
-// trimMarksLocked drops the oldest marks while there are too many, and
-// returns how many it dropped.
-func (sh *shard) trimMarksLocked() int {
-	n := 0
-	for len(sh.marks) > sh.maxMarks {
-		sh.dropMarkLocked()
-		n++
-	}
-	return n
+	s.nMarks.Add(-1)
 }
 
 // markLogInterval spaces the warnings about marks dropped over the bound.
@@ -447,7 +543,7 @@ func (s *memoryStore) logDropped(n int, now int64) {
 	s.logged, s.loggedAt = true, now
 	s.logMu.Unlock()
 	s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
-		slog.Int64("forgotten", s.dropped.Swap(0)), slog.Int("max", s.maxMarks))
+		slog.Int64("forgotten", s.dropped.Swap(0)), slog.Int64("max", s.maxMarks))
 }
 
 // len reports the entries held, events and marks, for tests.

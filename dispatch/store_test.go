@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 			return ok
 		},
 		ttl:   markRetention,
-		bound: func(s *memoryStore) { s.shards[0].maxMarks = 3 },
+		bound: func(s *memoryStore) { s.maxMarks = 3 },
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,52 +78,150 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreShards checks how the store spreads its bounds over its
-// shards: a store too small to share its bound stays one shard (its
-// oldest event is the store's), the shares add up to the bounds exactly,
-// and a full store holds exactly its bound of events, in each shard the
-// latest saved.
+// TestMemoryStoreShards checks how the store spreads over its shards: a
+// store too small to give each shard a fair part of its bound stays one
+// shard (whose oldest event is the store's); the bounds are the store's
+// (it holds all it may, and no more, however its keys fall); and an entry
+// new to a full store whose shard holds none to drop makes room in
+// another shard.
 func TestMemoryStoreShards(t *testing.T) {
 	for _, tt := range []struct{ maxEvents, shards int }{
 		{1, 1}, {3, 1}, {2*minShardEvents - 1, 1}, {2 * minShardEvents, 2},
 		{defaultMaxStored, maxShards}, {1 << 20, maxShards},
 	} {
-		s := newMemoryStore(time.Now, time.Hour, tt.maxEvents)
-		if len(s.shards) != tt.shards {
+		if s := newMemoryStore(time.Now, time.Hour, tt.maxEvents); len(s.shards) != tt.shards {
 			t.Errorf("a bound of %d events: %d shards, want %d", tt.maxEvents, len(s.shards), tt.shards)
-		}
-		var events, marks int
-		for i := range s.shards {
-			events += s.shards[i].maxEv
-			marks += s.shards[i].maxMarks
-		}
-		if events != tt.maxEvents || marks != s.maxMarks {
-			t.Errorf("a bound of %d events: shares add up to %d events, %d marks; want %d, %d", tt.maxEvents, events, marks, tt.maxEvents, s.maxMarks)
 		}
 	}
 
 	ctx := context.Background()
-	clk := newFakeClock()
-	s := newMemoryStore(clk.Now, time.Hour, defaultMaxStored)
-	saved := make(map[*shard][]string) // keys in the order saved, by shard
-	for i := range 3 * defaultMaxStored {
-		k := "b/" + strconv.Itoa(i)
-		if ok, _ := s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/"+strconv.Itoa(i), clk.Now())); !ok {
-			t.Fatalf("Save(%q) refused a new key", k)
-		}
-		sh := s.shardOf(k)
-		saved[sh] = append(saved[sh], k)
-	}
-	if n := s.len(); n != defaultMaxStored {
-		t.Errorf("a full store holds %d events, want %d", n, defaultMaxStored)
-	}
-	for sh, keys := range saved {
-		for i, k := range keys {
-			ev, _ := s.Load(ctx, k)
-			if want := i >= len(keys)-sh.maxEv; (ev != nil) != want {
-				t.Fatalf("key %d of %d saved to its shard (share %d): held = %v, want %v", i, len(keys), sh.maxEv, ev != nil, want)
+	t.Run("full", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, defaultMaxStored)
+		save := func(i int) {
+			t.Helper()
+			k := "b/" + strconv.Itoa(i)
+			if ok, _ := s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/"+strconv.Itoa(i), clk.Now())); !ok {
+				t.Fatalf("Save(%q) refused a new key", k)
 			}
 		}
+		for i := range defaultMaxStored {
+			save(i)
+		}
+		for i := range defaultMaxStored {
+			if ev, _ := s.Load(ctx, "b/"+strconv.Itoa(i)); ev == nil {
+				t.Fatalf("a store holding its bound of events dropped event %d", i)
+			}
+		}
+		for i := defaultMaxStored; i < 3*defaultMaxStored; i++ {
+			save(i)
+		}
+		if n := s.len(); n != defaultMaxStored {
+			t.Errorf("a full store holds %d events, want %d", n, defaultMaxStored)
+		}
+		for i := 3*defaultMaxStored - 100; i < 3*defaultMaxStored; i++ {
+			if ev, _ := s.Load(ctx, "b/"+strconv.Itoa(i)); ev == nil {
+				t.Errorf("event %d, among the last saved, was dropped", i)
+			}
+		}
+	})
+
+	// keysOf returns n keys of shard i of a store of s's shape.
+	keysOf := func(s *memoryStore, i, n int) []string {
+		var keys []string
+		for j := 0; len(keys) < n; j++ {
+			if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	t.Run("events elsewhere", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		full := keysOf(s, 0, 2*minShardEvents)
+		for _, k := range full {
+			clk.Advance(time.Second)
+			s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", clk.Now()))
+		}
+		newcomer := keysOf(s, 1, 1)[0]
+		if ok, _ := s.Save(ctx, newcomer, event(webhook.BatchSucceeded, "batches/x", clk.Now())); !ok {
+			t.Fatal("a new event into a full store was refused")
+		}
+		if n := s.len(); n != 2*minShardEvents {
+			t.Errorf("store holds %d events, want %d", n, 2*minShardEvents)
+		}
+		if ev, _ := s.Load(ctx, full[0]); ev != nil {
+			t.Error("the oldest event of the other shard was kept")
+		}
+		if ev, _ := s.Load(ctx, full[1]); ev == nil {
+			t.Error("more than one event was dropped")
+		}
+	})
+	t.Run("marks elsewhere", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		s.maxMarks = 4
+		s.log = slog.New(slog.DiscardHandler)
+		full := keysOf(s, 0, 4)
+		for _, k := range full {
+			clk.Advance(time.Second)
+			s.Track(ctx, k)
+		}
+		newcomer := keysOf(s, 1, 1)[0]
+		pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+		if ok, _ := s.Consume(ctx, newcomer, pause); !ok {
+			t.Fatal("a first Consume into a full store did not use the pause up")
+		}
+		if ok, _ := s.Save(ctx, newcomer, pause); ok {
+			t.Error("the consumed pause was not remembered")
+		}
+		if ok, _ := s.Tracked(ctx, full[0]); ok {
+			t.Error("the oldest mark of the other shard was kept")
+		}
+		for _, k := range full[1:] {
+			if ok, _ := s.Tracked(ctx, k); !ok {
+				t.Errorf("%s forgotten: more than one mark was dropped", k)
+			}
+		}
+	})
+}
+
+// TestMemoryStoreBoundsConcurrently saves, tracks and consumes new keys
+// from several goroutines at once on a sharded store that is full of both
+// events and marks, then checks that each count agrees with the entries
+// held and that neither exceeds its bound.
+func TestMemoryStoreBoundsConcurrently(t *testing.T) {
+	ctx := context.Background()
+	s := newMemoryStore(time.Now, time.Hour, 4*minShardEvents)
+	s.maxMarks = 2 * minShardEvents
+	s.log = slog.New(slog.DiscardHandler)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := "b/" + strconv.Itoa(g) + "-" + strconv.Itoa(i)
+				s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", t0))
+				switch i % 3 {
+				case 0:
+					s.Track(ctx, k)
+				case 1:
+					s.Consume(ctx, k, event(webhook.InteractionRequiresAction, "v1_x", t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var events, marks int
+	for i := range s.shards {
+		events += len(s.shards[i].events)
+		marks += len(s.shards[i].marks)
+	}
+	if events != int(s.nEvents.Load()) || events > int(s.maxEv) {
+		t.Errorf("%d events held, counted %d, bound %d", events, s.nEvents.Load(), s.maxEv)
+	}
+	if marks != int(s.nMarks.Load()) || marks != int(s.maxMarks) {
+		t.Errorf("%d marks held, counted %d, bound %d (and reached)", marks, s.nMarks.Load(), s.maxMarks)
 	}
 }
 
@@ -220,7 +319,7 @@ func TestMemoryStoreMarkBound(t *testing.T) {
 	clk := newFakeClock()
 	var logs bytes.Buffer
 	s := newMemoryStore(clk.Now, time.Hour, 10)
-	s.shards[0].maxMarks, s.maxMarks = 3, 3
+	s.maxMarks = 3
 	s.log = slog.New(slog.NewTextHandler(&logs, nil))
 	tracked := func(k string) bool {
 		ok, _ := s.Tracked(ctx, k)
