@@ -603,11 +603,12 @@ func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error
 // Dispatcher when ctx ends (Result then returns ctx's error, unless a
 // pause was being handed to it at that moment, as for Wait) or when it
 // resolves, whichever comes first; it holds no goroutine, so thousands of
-// them cost only memory (at most about 240 bytes each while pending, a
-// million of them, with a ctx that cannot be canceled; context.AfterFunc
-// adds its own for one that can). Watch reads the store once before it returns, so that an outcome
-// already known resolves the Future at once; with a Store other than the
-// default one that read takes as long as the store does, ctx bounding it.
+// them cost only memory (about 240 bytes each while pending, measured with
+// a million pending, with a ctx that cannot be canceled; context.AfterFunc
+// adds its own for one that can). Watch reads the store once before it
+// returns, so that an outcome already known resolves the Future at once;
+// with a Store other than the default one that read takes as long as the
+// store does, ctx bounding it.
 func (d *Dispatcher) Watch(ctx context.Context, id string) *Future {
 	return d.watch(ctx, id, false, true)
 }
