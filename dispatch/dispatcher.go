@@ -34,6 +34,7 @@ type Dispatcher struct {
 
 	mu        sync.Mutex
 	closed    bool
+	shut      atomic.Bool        // closed, for Deliver to read without mu
 	waiters   map[string]*Future // by key, head of a list linked by next
 	pending   int
 	heap      pollHeap // heads of keys awaiting their next poll
@@ -303,7 +304,7 @@ type sched struct {
 // when it was alone on key (when it was not, the next Future keeps it).
 func (d *Dispatcher) unlinkKeepLocked(f *Future, key string) sched {
 	var s sched
-	if d.waiters[key] == f && f.next == nil {
+	if d.waiters[key] == f && f.next() == nil {
 		s = sched{due: f.due, tries: f.tries, flags: f.flags & (hinted | recheck | polling), ok: true}
 	}
 	d.unlinkLocked(f, key)
@@ -375,10 +376,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev *webhook.Event) error {
 	if ev == nil {
 		return errors.New("dispatch: nil event")
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.shut.Load() {
 		return ErrClosed
 	}
 	d.deliveries.Add(1)
@@ -447,6 +445,9 @@ func (d *Dispatcher) record(ctx context.Context, keys []string, ev *webhook.Even
 			err = perr
 		}
 		return err
+	}
+	if !slices.Contains(saved[:len(keys)], true) {
+		return err // a duplicate or a stale event: no wait to take
 	}
 	var lists [maxKeys]*Future
 	d.mu.Lock()
@@ -524,7 +525,7 @@ func (d *Dispatcher) takeLocked(key string) *Future {
 	}
 	delete(d.waiters, key)
 	d.unscheduleLocked(h)
-	for f := h; f != nil; f = f.next {
+	for f := h; f != nil; f = f.next() {
 		f.flags &^= linked
 		d.pending--
 	}
@@ -533,7 +534,7 @@ func (d *Dispatcher) takeLocked(key string) *Future {
 
 func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 	var n uint64
-	for f := h; f != nil; f = f.next {
+	for f := h; f != nil; f = f.next() {
 		n++
 	}
 	if n == 0 {
@@ -551,8 +552,8 @@ func (d *Dispatcher) finishList(h *Future, ev *webhook.Event) {
 // finishAll resolves every Future of the detached list h with r.
 func finishAll(h *Future, r *result) {
 	for f := h; f != nil; {
-		next := f.next
-		f.next, f.prev = nil, nil
+		next := f.next()
+		f.sib = nil
 		f.finishWith(r)
 		f = next
 	}
@@ -603,11 +604,12 @@ func (d *Dispatcher) Wait(ctx context.Context, id string) (*webhook.Event, error
 // Dispatcher when ctx ends (Result then returns ctx's error, unless a
 // pause was being handed to it at that moment, as for Wait) or when it
 // resolves, whichever comes first; it holds no goroutine, so thousands of
-// them cost only memory (about 250 bytes each while pending, with a ctx
-// that cannot be canceled; context.AfterFunc adds its own for one that
-// can). Watch reads the store once before it returns, so that an outcome
-// already known resolves the Future at once; with a Store other than the
-// default one that read takes as long as the store does, ctx bounding it.
+// them cost only memory (about 240 bytes each while pending, measured with
+// a million pending, with a ctx that cannot be canceled; context.AfterFunc
+// adds its own for one that can). Watch reads the store once before it
+// returns, so that an outcome already known resolves the Future at once;
+// with a Store other than the default one that read takes as long as the
+// store does, ctx bounding it.
 func (d *Dispatcher) Watch(ctx context.Context, id string) *Future {
 	return d.watch(ctx, id, false, true)
 }
@@ -668,7 +670,7 @@ func (d *Dispatcher) watch(ctx context.Context, id string, async, release bool) 
 	}
 	d.linkLocked(f, key)
 	if release && ctx.Done() != nil {
-		f.release = context.AfterFunc(ctx, func() { d.stop(f, ctx.Err()) })
+		f.res = &result{release: context.AfterFunc(ctx, func() { d.stop(f, ctx.Err()) })}
 	}
 	if async {
 		d.wg.Add(1) // under mu, so that Close, once it holds mu, waits for it
@@ -720,11 +722,15 @@ func (d *Dispatcher) linkLocked(f *Future, key string) {
 		return
 	}
 	// Second in line: the head keeps the poll schedule.
-	f.next, f.prev = h.next, h
-	if h.next != nil {
-		h.next.prev = f
+	n := h.next()
+	f.sib = &siblings{next: n, prev: h}
+	if n != nil {
+		n.sib.prev = f
 	}
-	h.next = f
+	if h.sib == nil {
+		h.sib = new(siblings)
+	}
+	h.sib.next = f
 	if len(f.id) > len(h.id) {
 		h.id = f.id // poll with the most qualified form seen
 	}
@@ -744,19 +750,25 @@ func (d *Dispatcher) load(ctx context.Context, key string) *webhook.Event {
 // poll schedule on when f was the head, and with it the most qualified form
 // of the id seen, so that the poll id never regresses to a shorter one.
 func (d *Dispatcher) unlinkLocked(f *Future, key string) {
-	n := f.next
+	n := f.next()
 	switch {
 	case d.waiters[key] != f:
-		f.prev.next = n
+		p := f.prev()
+		p.sib.next = n
 		if n != nil {
-			n.prev = f.prev
+			n.sib.prev = p
+		} else if p.sib.prev == nil {
+			p.sib = nil // alone again
 		}
 	case n == nil:
 		delete(d.waiters, key)
 		d.unscheduleLocked(f)
 	default:
 		d.waiters[key] = n
-		n.prev = nil
+		n.sib.prev = nil
+		if n.sib.next == nil {
+			n.sib = nil // alone now
+		}
 		n.due, n.tries, n.gen = f.due, f.tries, f.gen
 		n.flags |= f.flags &^ (linked | stopped)
 		if len(f.id) > len(n.id) {
@@ -768,7 +780,7 @@ func (d *Dispatcher) unlinkLocked(f *Future, key string) {
 			f.hidx = -1
 		}
 	}
-	f.next, f.prev = nil, nil
+	f.sib = nil
 	f.flags &^= linked | polling | hinted | recheck
 	d.pending--
 }
@@ -784,13 +796,14 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.shut.Store(true)
 	if d.stopTimer != nil {
 		d.stopTimer()
 		d.stopTimer = nil
 	}
 	lists := make([]*Future, 0, len(d.waiters))
 	for _, h := range d.waiters {
-		for f := h; f != nil; f = f.next {
+		for f := h; f != nil; f = f.next() {
 			f.flags &^= linked
 			f.hidx = -1
 			d.pending--

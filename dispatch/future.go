@@ -9,13 +9,17 @@ import (
 // Future is a pending wait for one job, made by Watch: Wait that a select
 // can use. It holds no goroutine. Done is closed when it resolves; Result
 // then returns what Wait would have.
+//
+// Its fields are laid out to fit 64 bytes: a million pending waits are a
+// million Futures.
 type Future struct {
-	id      string  // job id as given
-	next    *Future // next Future on the same key; guarded by d.mu
-	prev    *Future // previous one, nil for the head; guarded by d.mu
-	done    chan struct{}
-	res     *result     // set once, before done is closed
-	release func() bool // stops the context.AfterFunc of Watch
+	id   string    // job id as given
+	sib  *siblings // links to the other Futures on the same key, nil when there are none; guarded by d.mu
+	done chan struct{}
+	// res is how the Future resolved, set once, before done is closed.
+	// Until then it is nil, or, for a Watch whose ctx can end, a result
+	// holding only the stop of its context.AfterFunc.
+	res *result
 
 	// Poll schedule of the key, kept by the list's head; guarded by d.mu.
 	due   int64  // unix ns of the next poll
@@ -23,6 +27,27 @@ type Future struct {
 	gen   uint32 // of the read in flight, when polling
 	tries uint8  // polls so far, saturating
 	flags uint8  // guarded by d.mu
+}
+
+// siblings links the Futures waiting on one key when there are several: a
+// key's first Future is the head of a list linked by next; prev is nil for
+// the head. Most keys have one Future, which then pays nothing for links.
+type siblings struct{ next, prev *Future }
+
+// next returns the Future after f on its key, nil for the last.
+func (f *Future) next() *Future {
+	if f.sib == nil {
+		return nil
+	}
+	return f.sib.next
+}
+
+// prev returns the Future before f on its key, nil for the head.
+func (f *Future) prev() *Future {
+	if f.sib == nil {
+		return nil
+	}
+	return f.sib.prev
 }
 
 // Future flags.
@@ -60,6 +85,9 @@ func (f *Future) Result() (*webhook.Event, error) {
 type result struct {
 	ev  *webhook.Event
 	err error
+	// release, in the res of a pending Future only, stops the
+	// context.AfterFunc of Watch.
+	release func() bool
 }
 
 // closed is the result of the waits that Close ends.
@@ -74,12 +102,12 @@ func stopErr(flags uint8) error {
 }
 
 // finish is called once, by whoever unlinked f (or never linked it).
-func (f *Future) finish(ev *webhook.Event, err error) { f.finishWith(&result{ev, err}) }
+func (f *Future) finish(ev *webhook.Event, err error) { f.finishWith(&result{ev: ev, err: err}) }
 
 func (f *Future) finishWith(r *result) {
-	f.res = r
-	if f.release != nil {
-		f.release()
+	if p := f.res; p != nil && p.release != nil {
+		p.release()
 	}
+	f.res = r
 	close(f.done)
 }

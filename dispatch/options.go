@@ -96,10 +96,13 @@ func defaultConfig() config {
 // WithStore replaces the in-memory store with s, e.g. one shared by the
 // replicas of a receiver, so that a Wait on one replica resolves from an
 // event delivered to another, and survives a restart. The in-memory store
-// keeps an event nobody awaits yet for 24 hours, at most 10,000 of them
-// (expired ones evicted first, then the oldest), and the requires_action
-// events already returned for 72 hours, at most 100,000, bounded apart so
-// that event traffic never evicts them. New returns an error for a nil s.
+// keeps an event nobody awaits yet for 24 hours, at most 10,000 of them,
+// and the requires_action events already returned for 72 hours, at most
+// 100,000, bounded apart so that event traffic never evicts them. Past a
+// bound, a new entry evicts from its own shard (the store is split into up
+// to 64 shards by a hash of the job's id, so that deliveries for different
+// jobs seldom wait for one another): the shard's expired entries first,
+// then its oldest. New returns an error for a nil s.
 func WithStore(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
 
 // WithBinder sets the Binder whose tokens InteractionWebhookConfig puts in

@@ -2,9 +2,12 @@ package dispatch
 
 import (
 	"context"
+	"hash/maphash"
+	"iter"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/genaihook/genaihook/webhook"
@@ -111,32 +114,60 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 		a.WebhookID != "" && webhookID != "" && a.WebhookID != webhookID
 }
 
-// memoryStore is the default Store. Events and marks (tracked jobs and
-// consumed events) live in two maps, each bounded on its own and each with
+// memoryStore is the default Store. Keys are spread by a hash over
+// shards, each with its own lock, so that deliveries for different jobs
+// seldom wait for one another; a key's event and its mark share a shard,
+// so that Consume and Save decide under one lock. In each shard, events
+// and marks (tracked jobs and consumed events) live in two maps, each with
 // a queue of its entries in order of expiry: an entry touched goes to the
-// back with a fresh expiry, and one retention per queue keeps the order. A
-// write drops the expired entries at the front, then the oldest while its
-// map is over its bound; a read changes nothing and reads the clock before
-// it locks.
+// back with a fresh expiry, and one retention per queue keeps the order.
+// Events and marks are each bounded store-wide, by a count that a new
+// entry reserves room in: a write drops the expired entries at the front
+// of its shard's queues, then, while the store is full, the oldest of its
+// shard (or, when its shard has none, of another shard); a read changes
+// nothing and reads the clock before it locks.
 type memoryStore struct {
 	now      func() time.Time
 	base     time.Time // clock zero: expiries are nanoseconds after it
 	ttl      int64     // of events
 	markTTL  int64     // of marks
-	maxEv    int
-	maxMarks int
+	maxEv    int64
+	maxMarks int64
 	log      *slog.Logger
+	seed     maphash.Seed
+	shards   []shard // a power of two of them
 
-	mu       sync.RWMutex
-	events   map[string]*eventEntry
-	spare    *eventEntry // the last entry dropped, for the next new event: a full store saves without allocating
-	marks    map[string]*markEntry
-	evq      queue
-	markq    queue
-	dropped  int   // marks dropped over the bound, not yet logged
-	logged   bool  // whether dropped marks were ever logged
-	loggedAt int64 // and when last
+	// The counts are written by every new entry: on cache lines of their
+	// own, they do not slow the reads of the fields above.
+	_        [64]byte
+	nEvents  atomic.Int64 // held in all shards
+	_        [56]byte
+	nMarks   atomic.Int64
+	dropped  atomic.Int64 // marks dropped over the bound, not yet logged
+	logMu    sync.Mutex
+	logged   bool  // whether dropped marks were ever logged; guarded by logMu
+	loggedAt int64 // and when last; guarded by logMu
 }
+
+// shard is one lock's part of a memoryStore.
+type shard struct {
+	mu     sync.Mutex
+	events map[string]*eventEntry
+	spare  *eventEntry // the last entry dropped, for the next new event: a full store saves without allocating
+	marks  map[string]*markEntry
+	evq    queue
+	markq  queue
+	_      [64]byte // no false sharing with the next shard's lock
+}
+
+// Sharding of the memory store: as many shards as give each at least
+// minShardEvents events of the bound on average, a power of two, at most
+// maxShards. A small store is one shard, whose oldest event is the
+// store's.
+const (
+	maxShards      = 64
+	minShardEvents = 128
+)
 
 // eventEntry is a saved event.
 type eventEntry struct {
@@ -209,17 +240,34 @@ func (q *queue) remove(x *node) {
 
 func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *memoryStore {
 	maxEvents = max(maxEvents, 1)
-	return &memoryStore{
+	n := 1
+	for n < maxShards && maxEvents/(2*n) >= minShardEvents {
+		n *= 2
+	}
+	s := &memoryStore{
 		now:      now,
 		base:     now(),
 		ttl:      int64(ttl),
 		markTTL:  int64(max(ttl, markRetention)),
-		maxEv:    maxEvents,
-		maxMarks: max(defaultMaxMarks, maxEvents),
+		maxEv:    int64(maxEvents),
+		maxMarks: int64(max(defaultMaxMarks, maxEvents)),
 		log:      slog.Default(),
-		events:   make(map[string]*eventEntry),
-		marks:    make(map[string]*markEntry),
+		seed:     maphash.MakeSeed(),
+		shards:   make([]shard, n),
 	}
+	for i := range s.shards {
+		s.shards[i].events = make(map[string]*eventEntry)
+		s.shards[i].marks = make(map[string]*markEntry)
+	}
+	return s
+}
+
+// shardOf returns the shard that holds key's entries.
+func (s *memoryStore) shardOf(key string) *shard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	return &s.shards[maphash.String(s.seed, key)&uint64(len(s.shards)-1)]
 }
 
 // clock reads the time as nanoseconds after s.base: an expiry then takes
@@ -228,47 +276,129 @@ func (s *memoryStore) clock() int64 { return int64(s.now().Sub(s.base)) }
 
 func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(now)
-	e := s.events[key]
+	sh := s.shardOf(key)
+	for {
+		sh.mu.Lock()
+		saved, full := s.saveLocked(sh, key, ev, now)
+		sh.mu.Unlock()
+		if !full {
+			return saved, nil
+		}
+		s.evictEvent(sh, now)
+	}
+}
+
+// saveLocked is Save under sh's lock. It reports full, having changed
+// nothing, when ev is new to the store, the store is full, and sh holds no
+// event to drop for it.
+func (s *memoryStore) saveLocked(sh *shard, key string, ev *webhook.Event, now int64) (saved, full bool) {
+	s.expireLocked(sh, now)
+	e := sh.events[key]
 	var cur *webhook.Event
 	if e != nil && now <= e.expires {
 		cur = e.ev
 	}
 	if !Supersedes(ev, cur) {
-		return false, nil
+		return false, false
 	}
-	if m := s.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
-		return false, nil
+	if m := sh.marks[key]; m != nil && now <= m.expires && !m.consumed.supersededBy(ev) {
+		return false, false
 	}
 	if e == nil {
-		if len(s.events) >= s.maxEv {
-			s.dropEventLocked() // first, so that its entry serves the new one
+		for !reserve(&s.nEvents, s.maxEv) {
+			if sh.evq.head == nil {
+				return false, true
+			}
+			s.dropEventLocked(sh) // first, so that its entry serves the new one
 		}
-		e = s.spare
-		s.spare = nil
+		e = sh.spare
+		sh.spare = nil
 		if e == nil {
 			e = new(eventEntry)
 		}
 		e.key = key
-		s.events[key] = e
+		sh.events[key] = e
 	} else {
-		s.evq.remove(&e.node)
+		sh.evq.remove(&e.node)
 	}
 	e.ev = ev
-	s.evq.push(&e.node, now+s.ttl)
-	for len(s.events) > s.maxEv {
-		s.dropEventLocked()
+	sh.evq.push(&e.node, now+s.ttl)
+	return true, false
+}
+
+// reserve counts one more entry in n unless that would exceed max, and
+// reports whether it did.
+func reserve(n *atomic.Int64, max int64) bool {
+	for {
+		c := n.Load()
+		if c >= max {
+			return false
+		}
+		if n.CompareAndSwap(c, c+1) {
+			return true
+		}
 	}
-	return true, nil
+}
+
+// evictEvent makes room for an event new to a full store whose shard,
+// from, has no event to drop: it drops another shard's expired events, or
+// else the oldest event of the first other shard that has one.
+func (s *memoryStore) evictEvent(from *shard, now int64) {
+	for sh := range s.others(from) {
+		sh.mu.Lock()
+		s.expireLocked(sh, now)
+		done := s.nEvents.Load() < s.maxEv
+		if !done && sh.evq.head != nil {
+			s.dropEventLocked(sh)
+			done = true
+		}
+		sh.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// evictMark is evictEvent for marks, and reports how many of them it
+// dropped over the bound.
+func (s *memoryStore) evictMark(from *shard, now int64) int {
+	for sh := range s.others(from) {
+		sh.mu.Lock()
+		s.expireLocked(sh, now)
+		done, n := s.nMarks.Load() < s.maxMarks, 0
+		if !done && sh.markq.head != nil {
+			s.dropMarkLocked(sh)
+			done, n = true, 1
+		}
+		sh.mu.Unlock()
+		if done {
+			return n
+		}
+	}
+	return 0
+}
+
+// others yields the shards other than from, the next one first.
+func (s *memoryStore) others(from *shard) iter.Seq[*shard] {
+	return func(yield func(*shard) bool) {
+		i := 0
+		for i < len(s.shards) && &s.shards[i] != from {
+			i++
+		}
+		for j := 1; j < len(s.shards); j++ {
+			if !yield(&s.shards[(i+j)&(len(s.shards)-1)]) {
+				return
+			}
+		}
+	}
 }
 
 func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error) {
 	now := s.clock()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if e := s.events[key]; e != nil && now <= e.expires {
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.events[key]; e != nil && now <= e.expires {
 		return e.ev, nil
 	}
 	return nil, nil
@@ -276,115 +406,154 @@ func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error
 
 func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) (bool, error) {
 	now := s.clock()
-	s.mu.Lock()
-	m := s.touchMarkLocked(key, now)
-	used := m.consumed == nil || m.consumed.supersededBy(ev)
-	if m.consumed == nil {
-		m.consumed = new(markOf(ev))
-	} else if used {
-		*m.consumed = markOf(ev)
+	sh := s.shardOf(key)
+	dropped := 0
+	for {
+		sh.mu.Lock()
+		m, n := s.touchMarkLocked(sh, key, now)
+		dropped += n
+		if m == nil {
+			sh.mu.Unlock()
+			dropped += s.evictMark(sh, now)
+			continue
+		}
+		used := m.consumed == nil || m.consumed.supersededBy(ev)
+		if m.consumed == nil {
+			m.consumed = new(markOf(ev))
+		} else if used {
+			*m.consumed = markOf(ev)
+		}
+		if e := sh.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
+			sh.evq.remove(&e.node)
+			delete(sh.events, key)
+			s.nEvents.Add(-1)
+		}
+		sh.mu.Unlock()
+		s.logDropped(dropped, now)
+		return used, nil
 	}
-	if e := s.events[key]; e != nil && !m.consumed.supersededBy(e.ev) {
-		s.evq.remove(&e.node)
-		delete(s.events, key)
-	}
-	n := s.trimMarksLocked(now)
-	s.mu.Unlock()
-	s.logDropped(n)
-	return used, nil
 }
 
 func (s *memoryStore) Track(_ context.Context, key string) error {
 	now := s.clock()
-	s.mu.Lock()
-	m := s.touchMarkLocked(key, now)
-	m.tracked = true
-	n := s.trimMarksLocked(now)
-	s.mu.Unlock()
-	s.logDropped(n)
-	return nil
+	sh := s.shardOf(key)
+	dropped := 0
+	for {
+		sh.mu.Lock()
+		m, n := s.touchMarkLocked(sh, key, now)
+		dropped += n
+		if m == nil {
+			sh.mu.Unlock()
+			dropped += s.evictMark(sh, now)
+			continue
+		}
+		m.tracked = true
+		sh.mu.Unlock()
+		s.logDropped(dropped, now)
+		return nil
+	}
 }
 
 func (s *memoryStore) Tracked(_ context.Context, key string) (bool, error) {
 	now := s.clock()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m := s.marks[key]
+	sh := s.shardOf(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m := sh.marks[key]
 	return m != nil && m.tracked && now <= m.expires, nil
 }
 
 func (s *memoryStore) Subscribe(func(string, *webhook.Event)) func() { return func() {} }
 
-// touchMarkLocked returns key's mark, made if need be, with its expiry
-// renewed, after dropping what has expired.
-func (s *memoryStore) touchMarkLocked(key string, now int64) *markEntry {
-	s.expireLocked(now)
-	m := s.marks[key]
+// touchMarkLocked returns key's mark in sh, made if need be, with its
+// expiry renewed, after dropping what has expired, and how many marks it
+// dropped over the bound to make room. It returns a nil mark, having
+// changed nothing but the expired, when the mark is new, the store full of
+// marks and sh without one to drop.
+func (s *memoryStore) touchMarkLocked(sh *shard, key string, now int64) (*markEntry, int) {
+	s.expireLocked(sh, now)
+	m := sh.marks[key]
+	dropped := 0
 	if m == nil {
+		for !reserve(&s.nMarks, s.maxMarks) {
+			if sh.markq.head == nil {
+				return nil, dropped
+			}
+			s.dropMarkLocked(sh)
+			dropped++
+		}
 		m = &markEntry{node: node{key: key}}
-		s.marks[key] = m
+		sh.marks[key] = m
 	} else {
-		s.markq.remove(&m.node)
+		sh.markq.remove(&m.node)
 	}
-	s.markq.push(&m.node, now+s.markTTL)
-	return m
+	sh.markq.push(&m.node, now+s.markTTL)
+	return m, dropped
 }
 
-// expireLocked drops the expired entries, all at the front of their queues.
-func (s *memoryStore) expireLocked(now int64) {
-	for s.evq.head != nil && now > s.evq.head.expires {
-		s.dropEventLocked()
+// expireLocked drops the expired entries of sh, all at the front of their
+// queues.
+func (s *memoryStore) expireLocked(sh *shard, now int64) {
+	for sh.evq.head != nil && now > sh.evq.head.expires {
+		s.dropEventLocked(sh)
 	}
-	for s.markq.head != nil && now > s.markq.head.expires {
-		s.dropMarkLocked()
+	for sh.markq.head != nil && now > sh.markq.head.expires {
+		s.dropMarkLocked(sh)
 	}
 }
 
-func (s *memoryStore) dropEventLocked() {
-	x := s.evq.head
-	s.evq.remove(x)
-	e := s.events[x.key]
-	delete(s.events, x.key)
-	if s.spare == nil && e != nil {
+// dropEventLocked drops the oldest event of sh, which has one.
+func (s *memoryStore) dropEventLocked(sh *shard) {
+	x := sh.evq.head
+	sh.evq.remove(x)
+	e := sh.events[x.key]
+	delete(sh.events, x.key)
+	s.nEvents.Add(-1)
+	if sh.spare == nil && e != nil {
 		*e = eventEntry{}
-		s.spare = e
+		sh.spare = e
 	}
 }
 
-func (s *memoryStore) dropMarkLocked() {
-	x := s.markq.head
-	s.markq.remove(x)
-	delete(s.marks, x.key)
+// dropMarkLocked drops the oldest mark of sh, which has one.
+func (s *memoryStore) dropMarkLocked(sh *shard) {
+	x := sh.markq.head
+	sh.markq.remove(x)
+	delete(sh.marks, x.key)
+	s.nMarks.Add(-1)
 }
 
 // markLogInterval spaces the warnings about marks dropped over the bound.
 const markLogInterval = int64(time.Minute)
 
-// trimMarksLocked drops the oldest marks while there are too many, and
-// returns how many were dropped since the last warning when one is due.
-func (s *memoryStore) trimMarksLocked(now int64) int {
-	for len(s.marks) > s.maxMarks {
-		s.dropMarkLocked()
-		s.dropped++
-	}
-	if s.dropped == 0 || (s.logged && now-s.loggedAt < markLogInterval) {
-		return 0
-	}
-	n := s.dropped
-	s.dropped, s.logged, s.loggedAt = 0, true, now
-	return n
-}
-
-func (s *memoryStore) logDropped(n int) {
+// logDropped counts n marks just dropped over the bound, and warns of
+// those not yet reported unless a warning was given within the last
+// markLogInterval.
+func (s *memoryStore) logDropped(n int, now int64) {
 	if n > 0 {
-		s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
-			slog.Int("forgotten", n), slog.Int("max", s.maxMarks))
+		s.dropped.Add(int64(n))
+	} else if s.dropped.Load() == 0 {
+		return
 	}
+	s.logMu.Lock()
+	if s.logged && now-s.loggedAt < markLogInterval {
+		s.logMu.Unlock()
+		return
+	}
+	s.logged, s.loggedAt = true, now
+	s.logMu.Unlock()
+	s.log.Warn("dispatch: store: too many tracked jobs and consumed requires_action events; forgot the oldest",
+		slog.Int64("forgotten", s.dropped.Swap(0)), slog.Int64("max", s.maxMarks))
 }
 
 // len reports the entries held, events and marks, for tests.
 func (s *memoryStore) len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.events) + len(s.marks)
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.events) + len(sh.marks)
+		sh.mu.Unlock()
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,6 +78,153 @@ func TestMemoryStoreExpiredBeforeLive(t *testing.T) {
 	}
 }
 
+// TestMemoryStoreShards checks how the store spreads over its shards: a
+// store too small to give each shard a fair part of its bound stays one
+// shard (whose oldest event is the store's); the bounds are the store's
+// (it holds all it may, and no more, however its keys fall); and an entry
+// new to a full store whose shard holds none to drop makes room in
+// another shard.
+func TestMemoryStoreShards(t *testing.T) {
+	for _, tt := range []struct{ maxEvents, shards int }{
+		{1, 1}, {3, 1}, {2*minShardEvents - 1, 1}, {2 * minShardEvents, 2},
+		{defaultMaxStored, maxShards}, {1 << 20, maxShards},
+	} {
+		if s := newMemoryStore(time.Now, time.Hour, tt.maxEvents); len(s.shards) != tt.shards {
+			t.Errorf("a bound of %d events: %d shards, want %d", tt.maxEvents, len(s.shards), tt.shards)
+		}
+	}
+
+	ctx := context.Background()
+	t.Run("full", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, defaultMaxStored)
+		save := func(i int) {
+			t.Helper()
+			k := "b/" + strconv.Itoa(i)
+			if ok, _ := s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/"+strconv.Itoa(i), clk.Now())); !ok {
+				t.Fatalf("Save(%q) refused a new key", k)
+			}
+		}
+		for i := range defaultMaxStored {
+			save(i)
+		}
+		for i := range defaultMaxStored {
+			if ev, _ := s.Load(ctx, "b/"+strconv.Itoa(i)); ev == nil {
+				t.Fatalf("a store holding its bound of events dropped event %d", i)
+			}
+		}
+		for i := defaultMaxStored; i < 3*defaultMaxStored; i++ {
+			save(i)
+		}
+		if n := s.len(); n != defaultMaxStored {
+			t.Errorf("a full store holds %d events, want %d", n, defaultMaxStored)
+		}
+		for i := 3*defaultMaxStored - 100; i < 3*defaultMaxStored; i++ {
+			if ev, _ := s.Load(ctx, "b/"+strconv.Itoa(i)); ev == nil {
+				t.Errorf("event %d, among the last saved, was dropped", i)
+			}
+		}
+	})
+
+	// keysOf returns n keys of shard i of a store of s's shape.
+	keysOf := func(s *memoryStore, i, n int) []string {
+		var keys []string
+		for j := 0; len(keys) < n; j++ {
+			if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	t.Run("events elsewhere", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		full := keysOf(s, 0, 2*minShardEvents)
+		for _, k := range full {
+			clk.Advance(time.Second)
+			s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", clk.Now()))
+		}
+		newcomer := keysOf(s, 1, 1)[0]
+		if ok, _ := s.Save(ctx, newcomer, event(webhook.BatchSucceeded, "batches/x", clk.Now())); !ok {
+			t.Fatal("a new event into a full store was refused")
+		}
+		if n := s.len(); n != 2*minShardEvents {
+			t.Errorf("store holds %d events, want %d", n, 2*minShardEvents)
+		}
+		if ev, _ := s.Load(ctx, full[0]); ev != nil {
+			t.Error("the oldest event of the other shard was kept")
+		}
+		if ev, _ := s.Load(ctx, full[1]); ev == nil {
+			t.Error("more than one event was dropped")
+		}
+	})
+	t.Run("marks elsewhere", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		s.maxMarks = 4
+		s.log = slog.New(slog.DiscardHandler)
+		full := keysOf(s, 0, 4)
+		for _, k := range full {
+			clk.Advance(time.Second)
+			s.Track(ctx, k)
+		}
+		newcomer := keysOf(s, 1, 1)[0]
+		pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+		if ok, _ := s.Consume(ctx, newcomer, pause); !ok {
+			t.Fatal("a first Consume into a full store did not use the pause up")
+		}
+		if ok, _ := s.Save(ctx, newcomer, pause); ok {
+			t.Error("the consumed pause was not remembered")
+		}
+		if ok, _ := s.Tracked(ctx, full[0]); ok {
+			t.Error("the oldest mark of the other shard was kept")
+		}
+		for _, k := range full[1:] {
+			if ok, _ := s.Tracked(ctx, k); !ok {
+				t.Errorf("%s forgotten: more than one mark was dropped", k)
+			}
+		}
+	})
+}
+
+// TestMemoryStoreBoundsConcurrently saves, tracks and consumes new keys
+// from several goroutines at once on a sharded store that is full of both
+// events and marks, then checks that each count agrees with the entries
+// held and that neither exceeds its bound.
+func TestMemoryStoreBoundsConcurrently(t *testing.T) {
+	ctx := context.Background()
+	s := newMemoryStore(time.Now, time.Hour, 4*minShardEvents)
+	s.maxMarks = 2 * minShardEvents
+	s.log = slog.New(slog.DiscardHandler)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := "b/" + strconv.Itoa(g) + "-" + strconv.Itoa(i)
+				s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", t0))
+				switch i % 3 {
+				case 0:
+					s.Track(ctx, k)
+				case 1:
+					s.Consume(ctx, k, event(webhook.InteractionRequiresAction, "v1_x", t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var events, marks int
+	for i := range s.shards {
+		events += len(s.shards[i].events)
+		marks += len(s.shards[i].marks)
+	}
+	if events != int(s.nEvents.Load()) || events > int(s.maxEv) {
+		t.Errorf("%d events held, counted %d, bound %d", events, s.nEvents.Load(), s.maxEv)
+	}
+	if marks != int(s.nMarks.Load()) || marks != int(s.maxMarks) {
+		t.Errorf("%d marks held, counted %d, bound %d (and reached)", marks, s.nMarks.Load(), s.maxMarks)
+	}
+}
+
 // TestMemoryStoreTrackOutlivesEvents checks that a burst of events for
 // other jobs, twice the event bound, neither forgets a tracked job nor
 // lets Gemini's retry of a consumed pause come back as new.
@@ -120,43 +268,47 @@ func TestMemoryStoreTrackOutlivesEvents(t *testing.T) {
 // with the store locked, and that Load and Tracked drop nothing, even
 // when everything has expired.
 func TestMemoryStoreReadsChangeNothing(t *testing.T) {
-	ctx := context.Background()
-	clk := newFakeClock()
-	var s *memoryStore
-	var lockedReads atomic.Int32
-	now := func() time.Time {
-		if s != nil {
-			if !s.mu.TryLock() {
-				lockedReads.Add(1)
-			} else {
-				s.mu.Unlock()
+	for _, bound := range []int{10, defaultMaxStored} { // one shard, and every shard
+		ctx := context.Background()
+		clk := newFakeClock()
+		var s *memoryStore
+		var lockedReads atomic.Int32
+		now := func() time.Time {
+			if s != nil {
+				for i := range s.shards {
+					if mu := &s.shards[i].mu; !mu.TryLock() {
+						lockedReads.Add(1)
+					} else {
+						mu.Unlock()
+					}
+				}
+			}
+			return clk.Now()
+		}
+		s = newMemoryStore(now, time.Hour, bound)
+		pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+		s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
+		s.Save(ctx, "i/v1_p", pause)
+		s.Consume(ctx, "i/v1_p", pause)
+		s.Track(ctx, "b/t")
+		s.Load(ctx, "b/a")
+		s.Tracked(ctx, "b/t")
+		clk.Advance(markRetention + time.Hour)
+		held := s.len()
+		for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
+			if ev, _ := s.Load(ctx, k); ev != nil {
+				t.Errorf("%d shards: Load(%q) returned an expired event", len(s.shards), k)
+			}
+			if ok, _ := s.Tracked(ctx, k); ok {
+				t.Errorf("%d shards: Tracked(%q) after its retention", len(s.shards), k)
 			}
 		}
-		return clk.Now()
-	}
-	s = newMemoryStore(now, time.Hour, 10)
-	pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
-	s.Save(ctx, "b/a", event(webhook.BatchSucceeded, "batches/a", clk.Now()))
-	s.Save(ctx, "i/v1_p", pause)
-	s.Consume(ctx, "i/v1_p", pause)
-	s.Track(ctx, "b/t")
-	s.Load(ctx, "b/a")
-	s.Tracked(ctx, "b/t")
-	clk.Advance(markRetention + time.Hour)
-	held := s.len()
-	for _, k := range []string{"b/a", "i/v1_p", "b/t", "b/none"} {
-		if ev, _ := s.Load(ctx, k); ev != nil {
-			t.Errorf("Load(%q) returned an expired event", k)
+		if n := s.len(); n != held {
+			t.Errorf("%d shards: reads dropped %d entries", len(s.shards), held-n)
 		}
-		if ok, _ := s.Tracked(ctx, k); ok {
-			t.Errorf("Tracked(%q) after its retention", k)
+		if n := lockedReads.Load(); n != 0 {
+			t.Errorf("%d shards: the clock was read %d times with the store locked", len(s.shards), n)
 		}
-	}
-	if n := s.len(); n != held {
-		t.Errorf("reads dropped %d entries", held-n)
-	}
-	if n := lockedReads.Load(); n != 0 {
-		t.Errorf("the clock was read %d times with the store locked", n)
 	}
 }
 
