@@ -16,6 +16,7 @@
 #   go test -run '^$' -bench PendingFutures -benchtime 1x -benchmem -count 1 ./dispatch
 #   go test -run '^$' -bench 'DeliverLatency|BenchmarkDeliver$' -benchtime 200000x -benchmem -count 1 ./dispatch
 #   go test -run '^$' -bench MemoryStore -benchmem -count 1 ./dispatch
+#   go test -run '^$' -bench Resolve -benchmem -count 1 ./dispatch
 #   go test -run '^$' -bench . -benchmem -count 1 ./dispatch/redisstore
 #
 # The redisstore benchmarks need redis-server on PATH (or REDIS_URL); they
@@ -48,6 +49,7 @@ jobs=(
 	"dispatch-futures|dispatch|-test.benchtime=1x|PendingFutures"
 	"dispatch|dispatch|-test.benchtime=200000x|DeliverLatency|BenchmarkDeliver\$"
 	"dispatch-store|dispatch||MemoryStore"
+	"dispatch-resolve|dispatch||Resolve"
 	"redisstore|dispatch/redisstore||."
 )
 
@@ -128,8 +130,12 @@ compare "RS256 JWT verify vs bare rsa.VerifyPKCS1v15" BenchmarkRS256 \
 compare "1KiB HMAC delivery: floor, genaihook, Standard Webhooks, svix (internal/bench)" BenchmarkVerify1KiB \
 	floor peers BenchmarkHMACFloor genaihook peers BenchmarkGenaihook \
 	standardwebhooks peers BenchmarkStandardWebhooks svix peers BenchmarkSvix
-compare "in-process ServeHTTP: bare net/http handler vs webhook.Handler, 1KiB" BenchmarkServeHTTP \
-	bare webhook BenchmarkServeHTTPFloor handler webhook BenchmarkServeHTTP
+for s in 153B 1KiB; do
+	compare "in-process ServeHTTP: bare net/http handler vs webhook.Handler, $s" "BenchmarkServeHTTP/$s" \
+		bare webhook "BenchmarkServeHTTPFloor/$s" handler webhook "BenchmarkServeHTTP/$s"
+done
+compare "dispatch: CPU per wait resolved by Deliver, from 1 vs 64 goroutines" BenchmarkResolve \
+	1 dispatch-resolve "BenchmarkResolve/goroutines=1" 64 dispatch-resolve "BenchmarkResolve/goroutines=64"
 for s in 153B 1KiB; do
 	compare "loopback HTTP, load from a separate process: bare net/http handler vs webhook.Handler, $s (internal/bench)" "BenchmarkLoopback/$s" \
 		bare peers "BenchmarkLoopback/bare/$s" handler peers "BenchmarkLoopback/handler/$s"
