@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -157,8 +158,10 @@ func (b *Binder) mac(nonce []byte, key string) [bindMACLen]byte {
 // Check is a BindingCheck: it accepts ev when its UserMetadata holds a
 // string MetadataKey and a MetadataToken that this Binder minted for that
 // key, compared in constant time. It returns an error wrapping ErrNotBound
-// if either field is missing or not a string, or the token is malformed or
-// does not match. It never returns another kind of error.
+// if either field is missing or not a string, if UserMetadata also holds a
+// name that differs from either only in case ("GENAIHOOK_KEY", which a
+// struct decoding would read in its place), or if the token is malformed
+// or does not match. It never returns another kind of error.
 func (b *Binder) Check(_ context.Context, ev *Event) error {
 	key, token, err := bindingFields(ev.UserMetadata)
 	if err != nil {
@@ -179,7 +182,11 @@ func (b *Binder) Check(_ context.Context, ev *Event) error {
 // of md, a JSON object, read as encoding/json reads a map[string]any:
 // names match exactly, the last of a name given twice wins (Parse refuses
 // such bodies anyway), and invalid UTF-8 becomes U+FFFD. It returns an
-// error wrapping ErrNotBound when either is missing or not a string.
+// error wrapping ErrNotBound when either is missing or not a string, and
+// when md also holds a name equal to either under strings.EqualFold
+// ("GENAIHOOK_KEY"): encoding/json, decoding md into a struct, matches
+// names that way and keeps the last, so a HandlerFunc reading the key
+// from a struct would see another key than the one the token binds.
 func bindingFields(md json.RawMessage) (key, token string, err error) {
 	var hasKey, hasToken bool
 	if len(md) > 0 {
@@ -192,11 +199,15 @@ func bindingFields(md json.RawMessage) (key, token string, err error) {
 				}
 				var dst *string
 				var has *bool
-				switch name.String() {
+				switch n := name.String(); n {
 				case MetadataKey:
 					dst, has = &key, &hasKey
 				case MetadataToken:
 					dst, has = &token, &hasToken
+				default:
+					if strings.EqualFold(n, MetadataKey) || strings.EqualFold(n, MetadataToken) {
+						return "", "", fmt.Errorf("%w: user_metadata holds a name that differs from %s or %s only in case", ErrNotBound, MetadataKey, MetadataToken)
+					}
 				}
 				if dst == nil || dec.PeekKind() != '"' {
 					if has != nil {

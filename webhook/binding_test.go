@@ -74,6 +74,9 @@ func TestBinderCheck(t *testing.T) {
 		{"token truncated", map[string]any{MetadataKey: "job-7", MetadataToken: good[:20]}, false},
 		{"token not base64url", map[string]any{MetadataKey: "job-7", MetadataToken: "!!!!"}, false},
 		{"token not a string", map[string]any{MetadataKey: "job-7", MetadataToken: 1.0}, false},
+		// A struct decoding this object would read the key "victim".
+		{"key and a case variant of it", map[string]any{MetadataKey: "job-7", MetadataToken: good, "GENAIHOOK_KEY": "victim"}, false},
+		{"token and a case variant of it", map[string]any{MetadataKey: "job-7", MetadataToken: good, "Genaihook_Token": "x"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,14 @@ type budget struct {
 	done       chan struct{} // made by the first Done; closed when err is set
 	timer      *time.Timer   // armed by the first Done
 	stopParent func() bool   // stops the watch on parent that Done started
+	afters     []*afterFunc  // registered by AfterFunc, run when it ends
+}
+
+// afterFunc is a function registered with budget.AfterFunc; ran is set
+// once it has been started or stopped, under budget.mu.
+type afterFunc struct {
+	f   func()
+	ran bool
 }
 
 // newBudget returns a budget ending d from now, or when parent ends if that
@@ -62,6 +70,37 @@ func (b *budget) Err() error {
 func (b *budget) Done() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.doneLocked()
+}
+
+// AfterFunc arranges for f to run in its own goroutine once the budget
+// ends, as context.AfterFunc(b, f) would, and returns a function that
+// stops it (reporting whether it did). The context package calls it to
+// tie a context derived from the budget (context.WithCancel and the
+// others) to the budget's end; without it, each derived context would cost
+// a goroutine of its own watching Done until either ended.
+func (b *budget) AfterFunc(f func()) (stop func() bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.doneLocked()
+	a := &afterFunc{f: f}
+	if b.err != nil {
+		a.ran = true
+		go f()
+	} else {
+		b.afters = append(b.afters, a)
+	}
+	return func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		stopped := !a.ran
+		a.ran = true
+		return stopped
+	}
+}
+
+// doneLocked is Done with b.mu held.
+func (b *budget) doneLocked() <-chan struct{} {
 	if b.done != nil {
 		return b.done
 	}
@@ -115,6 +154,13 @@ func (b *budget) endLocked(err error) {
 	if b.stopParent != nil {
 		b.stopParent()
 	}
+	for _, a := range b.afters {
+		if !a.ran {
+			a.ran = true
+			go a.f()
+		}
+	}
+	b.afters = nil
 }
 
 // String names the context, as the standard library's contexts do.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -192,6 +193,50 @@ func TestBudget(t *testing.T) {
 
 // TestHandlerBudgetEndsWithAnswer checks that the HandlerFunc's ctx carries
 // the budget's deadline, runs while it is called, and is cancelled once the
+
+// TestBudgetDerivedContexts: contexts derived from a budget are tied to it
+// through its AfterFunc method, not a goroutine each, and end with it;
+// one whose stop was called does not run.
+func TestBudgetDerivedContexts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(context.Background(), time.Minute)
+		base := runtime.NumGoroutine()
+		children := make([]context.Context, 100)
+		for i := range children {
+			var cancel context.CancelFunc
+			children[i], cancel = context.WithCancel(b)
+			defer cancel()
+		}
+		if n := runtime.NumGoroutine() - base; n != 0 {
+			t.Errorf("100 derived contexts started %d goroutines, want 0", n)
+		}
+		ran := make(chan struct{}, 1)
+		stop := context.AfterFunc(b, func() { ran <- struct{}{} })
+		if !stop() {
+			t.Error("stop of a pending AfterFunc = false, want true")
+		}
+		if stop() {
+			t.Error("second stop = true, want false")
+		}
+		b.end(context.Canceled)
+		for i, c := range children {
+			<-c.Done()
+			if !errors.Is(c.Err(), context.Canceled) {
+				t.Fatalf("child %d: Err = %v, want Canceled", i, c.Err())
+			}
+		}
+		synctest.Wait()
+		select {
+		case <-ran:
+			t.Error("a stopped AfterFunc ran")
+		default:
+		}
+		// Registered after the end: runs at once.
+		context.AfterFunc(b, func() { ran <- struct{}{} })
+		<-ran
+	})
+}
+
 // delivery is answered, as with context.WithTimeout and its cancel.
 func TestHandlerBudgetEndsWithAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 )
@@ -67,7 +68,7 @@ type MemoryConfig struct {
 // ids collide by chance with a probability of about n²/2¹²⁹ (1e-29 for
 // 100,000 ids); a collision would answer a new delivery as a duplicate.
 //
-// One mutex guards it, held for a map operation only, never while a
+// One mutex guards it, held for a table and ring operation only, never while a
 // HandlerFunc runs. A Begin/release pair of a new id costs one allocation,
 // the release function (BenchmarkMemoryDeduplicator).
 type MemoryDeduplicator struct {
@@ -220,7 +221,11 @@ func (d *MemoryDeduplicator) remember(k idKey, now time.Duration) {
 	if d.n == len(d.ring) {
 		d.grow()
 	}
-	d.ring[(d.head+d.n)%len(d.ring)] = seenEntry{key: k, expires: now + d.window}
+	expires := now + d.window
+	if expires < now { // a Window so long that the sum overflows: for ever
+		expires = math.MaxInt64
+	}
+	d.ring[(d.head+d.n)%len(d.ring)] = seenEntry{key: k, expires: expires}
 	d.n++
 	d.seq++
 	d.seen.put(k, d.seq)

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,18 @@ func TestMemoryDeduplicatorWindow(t *testing.T) {
 	process(t, d, "b", true) // arrivals drop expired ids
 	if d.Len() != 1 {
 		t.Errorf("Len after expiry = %d, want 1", d.Len())
+	}
+}
+
+// TestMemoryDeduplicatorLongestWindow: a Window whose end overflows the
+// clock's range remembers an id for ever, rather than not at all.
+func TestMemoryDeduplicatorLongestWindow(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	d := NewMemoryDeduplicator(MemoryConfig{Window: math.MaxInt64, Now: clock.Now})
+	process(t, d, "a", true)
+	clock.Advance(100 * 24 * time.Hour)
+	if process(t, d, "a", true) {
+		t.Fatal("an id processed with the longest window was processed again")
 	}
 }
 

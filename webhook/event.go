@@ -113,11 +113,12 @@ type Event struct {
 	Data Data
 	// UserMetadata is the job's webhook_config.user_metadata, read from
 	// data.user_metadata or, failing that, a top-level user_metadata: the
-	// JSON object exactly as sent, a sub-slice of Raw that Parse makes
-	// without allocating. It is nil when neither is a JSON object. To read
-	// it, json.Unmarshal it into your own type, e.g. a
-	// map[string]any or a struct of the fields you set; treat it as
-	// read-only, as Raw.
+	// JSON object exactly as sent, a sub-slice of Raw. It is nil when
+	// neither is a JSON object. To read it, json.Unmarshal it into your own
+	// type, e.g. a map[string]any or a struct of the fields you set; treat
+	// it as read-only, as Raw. Binder.Check refuses an object holding two
+	// names of its fields that differ only in case, which a struct and a
+	// map would read differently.
 	UserMetadata json.RawMessage
 	// Raw is the body exactly as received.
 	Raw json.RawMessage

@@ -93,6 +93,16 @@ func FuzzBinderCheck(f *testing.F) {
 		if !ok1 || !ok2 {
 			t.Fatalf("Check accepted user_metadata %q without two strings", ev.UserMetadata)
 		}
+		// A HandlerFunc decoding the same object into a struct
+		// (case-insensitive names, the last one winning) reads the same
+		// key and token.
+		var st struct {
+			Key   string `json:"genaihook_key"`
+			Token string `json:"genaihook_token"`
+		}
+		if err := json.Unmarshal(ev.UserMetadata, &st); err != nil || st.Key != key || st.Token != token {
+			t.Fatalf("Check accepted user_metadata %q that a struct reads as key %q, token %q (err %v)", ev.UserMetadata, st.Key, st.Token, err)
+		}
 		want, ok := minted[key]
 		raw, err := base64.RawURLEncoding.DecodeString(token)
 		if !ok || err != nil || !bytes.Equal(raw, want) {

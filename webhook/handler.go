@@ -355,7 +355,10 @@ func (h *Handler) call(ctx context.Context, ev *Event) (err error) {
 }
 
 // The header values of every answer, shared by all of them: net/http only
-// reads them, and Header.Set would make two new slices per answer.
+// reads them, and Header.Set would make two new slices per answer. Their
+// capacity is 1, so an append by middleware copies; middleware that
+// overwrote an element in place would change every later answer, and is
+// not something a ResponseWriter's user does.
 var (
 	textPlain = []string{"text/plain; charset=utf-8"}
 	noSniff   = []string{"nosniff"}

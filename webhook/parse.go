@@ -37,10 +37,9 @@ func (e *ParseError) Error() string {
 func (e *ParseError) Unwrap() error { return ErrMalformedEvent }
 
 // envelope is the wire shape parseSlow decodes with encoding/json and
-// validates. Timestamp stays a
-// string so that a bad value is a validation error on "timestamp" rather
-// than an opaque decoding error; data stays raw so that an unknown type may
-// carry any data at all.
+// validates. Timestamp stays a string so that a bad value is a validation
+// error on "timestamp" rather than an opaque decoding error; data stays
+// raw so that an unknown type may carry any data at all.
 type envelope struct {
 	Type         string          `json:"type" validate:"required"`
 	Version      string          `json:"version"`
