@@ -405,19 +405,9 @@ func (s *memoryStore) Load(_ context.Context, key string) (*webhook.Event, error
 }
 
 func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) (bool, error) {
-	now := s.clock()
-	sh := s.shardOf(key)
-	dropped := 0
-	for {
-		sh.mu.Lock()
-		m, n := s.touchMarkLocked(sh, key, now)
-		dropped += n
-		if m == nil {
-			sh.mu.Unlock()
-			dropped += s.evictMark(sh, now)
-			continue
-		}
-		used := m.consumed == nil || m.consumed.supersededBy(ev)
+	var used bool
+	s.withMark(key, func(sh *shard, m *markEntry) {
+		used = m.consumed == nil || m.consumed.supersededBy(ev)
 		if m.consumed == nil {
 			m.consumed = new(markOf(ev))
 		} else if used {
@@ -428,13 +418,19 @@ func (s *memoryStore) Consume(_ context.Context, key string, ev *webhook.Event) 
 			delete(sh.events, key)
 			s.nEvents.Add(-1)
 		}
-		sh.mu.Unlock()
-		s.logDropped(dropped, now)
-		return used, nil
-	}
+	})
+	return used, nil
 }
 
 func (s *memoryStore) Track(_ context.Context, key string) error {
+	s.withMark(key, func(_ *shard, m *markEntry) { m.tracked = true })
+	return nil
+}
+
+// withMark runs f on key's mark, made if there is none, under the lock of
+// key's shard; when the store holds its bound of marks, one is evicted
+// first, outside that lock.
+func (s *memoryStore) withMark(key string, f func(sh *shard, m *markEntry)) {
 	now := s.clock()
 	sh := s.shardOf(key)
 	dropped := 0
@@ -442,15 +438,14 @@ func (s *memoryStore) Track(_ context.Context, key string) error {
 		sh.mu.Lock()
 		m, n := s.touchMarkLocked(sh, key, now)
 		dropped += n
-		if m == nil {
+		if m != nil {
+			f(sh, m)
 			sh.mu.Unlock()
-			dropped += s.evictMark(sh, now)
-			continue
+			s.logDropped(dropped, now)
+			return
 		}
-		m.tracked = true
 		sh.mu.Unlock()
-		s.logDropped(dropped, now)
-		return nil
+		dropped += s.evictMark(sh, now)
 	}
 }
 
