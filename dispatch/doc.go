@@ -63,8 +63,12 @@
 // (Batches.List, 100 a page, following nextPageToken until every pending
 // batch has been seen, at most 20 pages) and resolves every wait whose
 // batch it shows ended, so that a lost batch event is noticed within 5
-// minutes of the batch's end for about 15 List calls an hour, however many
-// batches are pending. A batch the sweeps do not see (the listing's order
+// minutes of the batch's end for about 15 sweeps an hour, each one List
+// call per hundred batches listed, however many batches are pending. A
+// batch the listing keeps showing running is still read on its own about
+// once an hour, in case the listing lags; a List refused for good (400,
+// 401, 403, 404) ends the sweeps, and batches are then read on the
+// interactions' schedule below. A batch the sweeps do not see (the listing's order
 // and page size are not documented, so the pages may end before it) is
 // read on its own: 8 minutes after its wait began or after the last sweep
 // that saw it, then at 8 and 10 minutes; one a complete listing omits is

@@ -27,6 +27,9 @@ type Future struct {
 	gen   uint32 // of the read in flight, when polling
 	tries uint8  // polls so far, saturating
 	flags uint8  // guarded by d.mu
+	// putOffs counts the sweeps in a row that put off the key's own read
+	// (see maxPutOffs); an own read resets it.
+	putOffs uint8
 }
 
 // siblings links the Futures waiting on one key when there are several: a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,14 @@ const (
 	// most notFoundPolls times, so that a job that does not exist still
 	// ends its waits with ErrJobNotFound, after about three sweeps.
 	reconciledBatchWait = 2 * batchSweepInterval
+	// maxPutOffs is how many sweeps in a row may put off a batch's own
+	// read by showing it running: 15, about an hour of sweeps. The
+	// listing's freshness is not documented: one that kept showing an
+	// ended batch running, its event lost, would otherwise put off for
+	// ever the one read that sees the truth. A batch still running is
+	// therefore read on its own about once an hour, and one a lagging
+	// listing misreports is noticed within about 70 minutes of its end.
+	maxPutOffs = 15
 )
 
 // batchLister lists the project's batches a page at a time; genaiPoller is
@@ -79,15 +88,16 @@ type batchLister interface {
 // reconciler is the sweeps' state in a Dispatcher; guarded by d.mu but for
 // lists.
 type reconciler struct {
-	tick     *Future // on d.heap, due at the next sweep, while one is armed
-	sweeping bool    // a sweep is in flight: it arms the next itself
-	sweeps   uint64  // sweeps made, numbering the draws of their jitter
+	tick     *Future     // on d.heap, due at the next sweep, while one is armed
+	sweeping bool        // a sweep is in flight: it arms the next itself
+	refused  atomic.Bool // a List was refused for good: no more sweeps
+	sweeps   uint64      // sweeps made, numbering the draws of their jitter
 	lists    atomic.Uint64
 }
 
 // lister returns the Dispatcher's batch lister, nil when it has none.
 func (d *Dispatcher) lister() batchLister {
-	if d.cfg.noSweeps {
+	if d.cfg.noSweeps || d.rec.refused.Load() {
 		return nil
 	}
 	l, _ := d.cfg.poller.(batchLister)
@@ -165,6 +175,10 @@ func (d *Dispatcher) reconcile() time.Duration {
 		}
 		d.rec.lists.Add(1)
 		if err != nil {
+			if listRefused(err) {
+				d.stopSweeps(err)
+				return 0
+			}
 			d.log.Warn("dispatch: listing batches failed; the next sweep lists them again, and batches not seen meanwhile are read one by one",
 				slog.Int("page", page+1), slog.Any("error", err))
 			return classifyPollError(err, d.cfg.now()).retryAfter
@@ -196,6 +210,44 @@ func (d *Dispatcher) reconcile() time.Duration {
 	return 0
 }
 
+// listRefused reports whether err, from a List, is an answer that the
+// next List would get too: 400, 401, 403 or 404 (the key may not list
+// batches, or the API does not serve the listing).
+func listRefused(err error) bool {
+	switch code, _, _ := apiErrorOf(err); code {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
+}
+
+// stopSweeps ends the sweeps of d for good after a List was refused (see
+// listRefused): batches are then read on their own on the schedule of
+// other jobs, as without a lister, and each pending batch whose own read
+// is further off than that schedule's quiet period is brought forward to
+// it, so that a lost event is still noticed within about ten minutes.
+func (d *Dispatcher) stopSweeps(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rec.refused.Swap(true) {
+		return
+	}
+	d.log.Warn("dispatch: listing batches was refused; batches are now read one by one instead of by sweeps",
+		slog.Any("error", err))
+	now := d.nowNanos()
+	for k, h := range d.waiters {
+		if !strings.HasPrefix(k, batchCollection) || h.hidx < 0 {
+			continue
+		}
+		s := d.scheduleOf(h.id)
+		if due := now + int64(s.quiet); h.due > due {
+			h.due = due
+			heap.Fix(&d.heap, int(h.hidx))
+		}
+	}
+	d.rearmLocked()
+}
+
 // settleListed resolves the waits on key with ev, built from the listing.
 func (d *Dispatcher) settleListed(id, key string, ev *webhook.Event) {
 	d.mu.Lock()
@@ -213,9 +265,10 @@ func (d *Dispatcher) settleListed(id, key string, ev *webhook.Event) {
 // putOffReads moves the next own read of each batch of keys, which the
 // listing just showed running, to reconciledBatchWait from now (the
 // schedule's quiet period), unless it is due sooner for a reason of its
-// own: an event asked for it (the listing may predate the event), or it is
-// in flight. The listing shows the batch exists, which ends a run of reads
-// that did not find it.
+// own: an event asked for it (the listing may predate the event), it is in
+// flight, or maxPutOffs sweeps in a row have put it off already. The
+// listing shows the batch exists, which ends a run of reads that did not
+// find it.
 func (d *Dispatcher) putOffReads(keys []string) {
 	if len(keys) == 0 {
 		return
@@ -226,12 +279,13 @@ func (d *Dispatcher) putOffReads(keys []string) {
 	for _, k := range keys {
 		delete(d.notFound, k)
 		h := d.waiters[k]
-		if h == nil || h.hidx < 0 || h.flags&(polling|hinted|recheck|heard) != 0 {
+		if h == nil || h.hidx < 0 || h.flags&(polling|hinted|recheck|heard) != 0 || h.putOffs >= maxPutOffs {
 			continue
 		}
 		s := d.scheduleOf(h.id)
 		if due := now + int64(jittered(s.quiet, d.cfg.jitter, s.draw(math.MaxUint8+1))); due > h.due {
 			h.due = due
+			h.putOffs++
 			heap.Fix(&d.heap, int(h.hidx))
 		}
 	}

@@ -1,10 +1,12 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -257,6 +259,82 @@ func TestSweepNotListed(t *testing.T) {
 		}
 		if g := tr.count(http.MethodGet, "/v1beta/"+name); g != notFoundPolls {
 			t.Errorf("read %d times, want %d", g, notFoundPolls)
+		}
+	})
+}
+
+// TestSweepStaleListing checks that a listing that keeps showing an ended
+// batch running (its event lost) cannot put the batch's own read off for
+// ever: after maxPutOffs sweeps in a row (about an hour) the read happens,
+// and finds it ended.
+func TestSweepStaleListing(t *testing.T) {
+	srv := newBubbleFake(t)
+	synctest.Test(t, func(t *testing.T) {
+		tr := &inProcess{h: srv}
+		tr.intercept = func(r *http.Request) *http.Response {
+			if r.URL.Path != listPath {
+				return nil
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, r)
+			b := rec.Body.Bytes()
+			for _, st := range []string{"BATCH_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED"} {
+				b = bytes.ReplaceAll(b, []byte(st), []byte("BATCH_STATE_RUNNING"))
+			}
+			return &http.Response{StatusCode: rec.Code, Header: rec.Header(), Body: io.NopCloser(bytes.NewReader(b))}
+		}
+		d, client := newBubbleDispatcher(t, tr)
+		start := time.Now()
+		name := createBatches(t, client, 1)[0]
+		f := d.Watch(t.Context(), name)
+		at(start, time.Minute)
+		if err := srv.Finish(name, geminitest.Succeed); err != nil { // its event lost
+			t.Fatal(err)
+		}
+		at(start, time.Minute+75*time.Minute)
+		if _, err := peek(f); err != nil {
+			t.Errorf("75 min after the end: %v; own reads %d, List calls %d",
+				err, tr.count(http.MethodGet, "/v1beta/"+name), tr.count(http.MethodGet, listPath))
+		}
+	})
+}
+
+// TestSweepListRefused checks that a List refused for good (403) ends the
+// sweeps: no List after the first, and the batches are read on their own
+// on the schedule of other jobs, so that a lost event is still noticed.
+func TestSweepListRefused(t *testing.T) {
+	srv := newBubbleFake(t)
+	synctest.Test(t, func(t *testing.T) {
+		tr := &inProcess{h: srv, intercept: func(r *http.Request) *http.Response {
+			if r.URL.Path != listPath {
+				return nil
+			}
+			return &http.Response{StatusCode: http.StatusForbidden, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(`{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}`))}
+		}}
+		d, client := newBubbleDispatcher(t, tr)
+		start := time.Now()
+		name := createBatches(t, client, 1)[0]
+		f := d.Watch(t.Context(), name)
+		at(start, time.Minute)
+		if err := srv.Finish(name, geminitest.Succeed); err != nil { // its event lost
+			t.Fatal(err)
+		}
+		at(start, time.Minute+5*time.Minute)
+		if _, err := peek(f); err != nil {
+			t.Errorf("5 min after the end, with List refused: %v", err)
+		}
+		later := createBatches(t, client, 1)[0]
+		g := d.Watch(t.Context(), later)
+		at(start, 90*time.Minute)
+		if n := tr.count(http.MethodGet, listPath); n != 1 {
+			t.Errorf("%d List calls, want 1: a refused List ends the sweeps", n)
+		}
+		if r := tr.count(http.MethodGet, "/v1beta/"+later); r < 5 {
+			t.Errorf("a batch pending for 85 min read %d times on its own, want it on the default schedule", r)
+		}
+		if _, err := peek(g); !errors.Is(err, errPending) {
+			t.Errorf("running batch: %v, want it pending", err)
 		}
 	})
 }

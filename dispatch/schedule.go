@@ -124,7 +124,7 @@ func (h *pollHeap) Pop() any {
 
 // scheduleLocked puts the head f on the heap, due at the given unix ns.
 func (d *Dispatcher) scheduleLocked(f *Future, due int64, tries uint8) {
-	f.due, f.tries = due, tries
+	f.due, f.tries, f.putOffs = due, tries, 0
 	heap.Push(&d.heap, f)
 	if (d.rec.tick == nil || d.rec.tick.hidx < 0) && d.lister() != nil && familyOf(f.id) == webhook.FamilyBatch {
 		d.armSweepLocked(0)
