@@ -248,12 +248,20 @@ func (d *Dispatcher) stopSweeps(err error) {
 	d.rearmLocked()
 }
 
+// eventGrace is how long after a batch's end a sweep that finds it ended
+// takes its event to be still on its way rather than lost, and so does not
+// log that events are not arriving.
+const eventGrace = time.Minute
+
 // settleListed resolves the waits on key with ev, built from the listing.
 func (d *Dispatcher) settleListed(id, key string, ev *webhook.Event) {
 	d.mu.Lock()
 	h := d.waiters[key]
 	heardOf := h != nil && h.flags&heard != 0
 	d.mu.Unlock()
+	if !ev.Timestamp.IsZero() && d.cfg.now().Sub(ev.Timestamp) < eventGrace {
+		heardOf = true // ended moments ago: its event may still come
+	}
 	if h == nil {
 		return // resolved or stopped since the sweep began
 	}
