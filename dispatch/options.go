@@ -98,11 +98,16 @@ func defaultConfig() config {
 // event delivered to another, and survives a restart. The in-memory store
 // keeps an event nobody awaits yet for 24 hours, at most 10,000 of them,
 // and the requires_action events already returned for 72 hours, at most
-// 100,000, bounded apart so that event traffic never evicts them. Past a
-// bound, a new entry evicts from its own shard (the store is split into up
-// to 64 shards by a hash of the job's id, so that deliveries for different
-// jobs seldom wait for one another): the shard's expired entries first,
-// then its oldest. New returns an error for a nil s.
+// 100,000, bounded apart so that event traffic never evicts them. The
+// bounds are the store's, though it is split into up to 64 shards by a hash
+// of the job's id (so that deliveries for different jobs seldom wait for
+// one another), and count expired entries until they are dropped. A new
+// entry drops its own shard's expired entries; if the store is still at
+// its bound, the expired entries of the other shards; and only if it is
+// still at its bound, one live entry: the oldest of its own shard, or of
+// another shard when its own holds none. So no live entry goes while the
+// store holds fewer live entries than its bound. New returns an error for
+// a nil s.
 func WithStore(s Store) Option { return func(c *config) { c.store, c.storeSet = s, true } }
 
 // WithBinder sets the Binder whose tokens InteractionWebhookConfig puts in

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,9 +123,13 @@ func supersedes(a *webhook.Event, at time.Time, bo webhook.Outcome, webhookID st
 // a queue of its entries in order of expiry: an entry touched goes to the
 // back with a fresh expiry, and one retention per queue keeps the order.
 // Events and marks are each bounded store-wide, by a count that a new
-// entry reserves room in: a write drops the expired entries at the front
-// of its shard's queues, then, while the store is full, the oldest of its
-// shard (or, when its shard has none, of another shard); a read changes
+// entry reserves room in, and that counts every entry held, expired or
+// not, until it is dropped. A write drops the expired entries at the front
+// of its shard's queues; then, while the store is full, the expired
+// entries of the other shards (one shard lock at a time, and only of the
+// shards whose earliest expiry, kept in an atomic, has passed: a store full
+// of live entries locks no other shard), and only then the oldest of its
+// shard (or, when its shard has none, of another shard). A read changes
 // nothing and reads the clock before it locks.
 type memoryStore struct {
 	now      func() time.Time
@@ -208,7 +213,20 @@ type node struct {
 }
 
 // queue is a list of nodes in order of expiry, the first to expire first.
-type queue struct{ head, tail *node }
+// It is changed under its shard's lock; first, the expiry of its head
+// (math.MaxInt64 when it is empty), may be read without it, by writes to
+// other shards that look for expired entries to drop.
+type queue struct {
+	head, tail *node
+	first      atomic.Int64
+}
+
+// init makes q empty; a queue must be inited before use.
+func (q *queue) init() { q.first.Store(math.MaxInt64) }
+
+// expiredBy reports whether q held, when its shard's lock was last
+// released, a node expired by now. It reads no more than an atomic.
+func (q *queue) expiredBy(now int64) bool { return now > q.first.Load() }
 
 // push appends x to expire at expires or, if later, with the last node,
 // so that the order holds even when clock readings race to the lock.
@@ -219,6 +237,7 @@ func (q *queue) push(x *node, expires int64) {
 		q.tail.next = x
 	} else {
 		q.head = x
+		q.first.Store(expires)
 	}
 	x.expires = expires
 	q.tail = x
@@ -229,6 +248,11 @@ func (q *queue) remove(x *node) {
 		x.prev.next = x.next
 	} else {
 		q.head = x.next
+		if x.next != nil {
+			q.first.Store(x.next.expires)
+		} else {
+			q.first.Store(math.MaxInt64)
+		}
 	}
 	if x.next != nil {
 		x.next.prev = x.prev
@@ -258,6 +282,8 @@ func newMemoryStore(now func() time.Time, ttl time.Duration, maxEvents int) *mem
 	for i := range s.shards {
 		s.shards[i].events = make(map[string]*eventEntry)
 		s.shards[i].marks = make(map[string]*markEntry)
+		s.shards[i].evq.init()
+		s.shards[i].markq.init()
 	}
 	return s
 }
@@ -289,8 +315,9 @@ func (s *memoryStore) Save(_ context.Context, key string, ev *webhook.Event) (bo
 }
 
 // saveLocked is Save under sh's lock. It reports full, having changed
-// nothing, when ev is new to the store, the store is full, and sh holds no
-// event to drop for it.
+// nothing but sh's expired events, when ev is new to the store, the store
+// is full, and either another shard holds expired events (to be dropped
+// first) or sh holds no event to drop for it.
 func (s *memoryStore) saveLocked(sh *shard, key string, ev *webhook.Event, now int64) (saved, full bool) {
 	s.expireLocked(sh, now)
 	e := sh.events[key]
@@ -306,7 +333,7 @@ func (s *memoryStore) saveLocked(sh *shard, key string, ev *webhook.Event, now i
 	}
 	if e == nil {
 		for !reserve(&s.nEvents, s.maxEv) {
-			if sh.evq.head == nil {
+			if sh.evq.head == nil || s.expiredElsewhere(sh, false, now) {
 				return false, true
 			}
 			s.dropEventLocked(sh) // first, so that its entry serves the new one
@@ -340,10 +367,52 @@ func reserve(n *atomic.Int64, max int64) bool {
 	}
 }
 
-// evictEvent makes room for an event new to a full store whose shard,
-// from, has no event to drop: it drops another shard's expired events, or
-// else the oldest event of the first other shard that has one.
+// expiredElsewhere reports whether a shard other than from holds an
+// expired mark (if marks) or event (if not), as of its lock's last
+// release. It takes no lock.
+func (s *memoryStore) expiredElsewhere(from *shard, marks bool, now int64) bool {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		q := &sh.evq
+		if marks {
+			q = &sh.markq
+		}
+		if sh != from && q.expiredBy(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// expireElsewhere drops the expired entries of the shards other than from
+// whose mark queue (if marks) or event queue (if not) holds some, one
+// shard lock at a time, and reports whether it found any such shard.
+func (s *memoryStore) expireElsewhere(from *shard, marks bool, now int64) bool {
+	found := false
+	for sh := range s.others(from) {
+		q := &sh.evq
+		if marks {
+			q = &sh.markq
+		}
+		if !q.expiredBy(now) {
+			continue
+		}
+		found = true
+		sh.mu.Lock()
+		s.expireLocked(sh, now)
+		sh.mu.Unlock()
+	}
+	return found
+}
+
+// evictEvent makes room for an event new to a full store, saved to shard
+// from: it drops the other shards' expired events, if any (after which the
+// new event is to be tried again, when its shard's oldest may go), or else
+// the oldest event of the first other shard that has one.
 func (s *memoryStore) evictEvent(from *shard, now int64) {
+	if s.expireElsewhere(from, false, now) {
+		return
+	}
 	for sh := range s.others(from) {
 		sh.mu.Lock()
 		s.expireLocked(sh, now)
@@ -362,6 +431,9 @@ func (s *memoryStore) evictEvent(from *shard, now int64) {
 // evictMark is evictEvent for marks, and reports how many of them it
 // dropped over the bound.
 func (s *memoryStore) evictMark(from *shard, now int64) int {
+	if s.expireElsewhere(from, true, now) {
+		return 0
+	}
 	for sh := range s.others(from) {
 		sh.mu.Lock()
 		s.expireLocked(sh, now)
@@ -464,14 +536,15 @@ func (s *memoryStore) Subscribe(func(string, *webhook.Event)) func() { return fu
 // expiry renewed, after dropping what has expired, and how many marks it
 // dropped over the bound to make room. It returns a nil mark, having
 // changed nothing but the expired, when the mark is new, the store full of
-// marks and sh without one to drop.
+// marks, and either another shard holding expired marks (to be dropped
+// first) or sh without one to drop.
 func (s *memoryStore) touchMarkLocked(sh *shard, key string, now int64) (*markEntry, int) {
 	s.expireLocked(sh, now)
 	m := sh.marks[key]
 	dropped := 0
 	if m == nil {
 		for !reserve(&s.nMarks, s.maxMarks) {
-			if sh.markq.head == nil {
+			if sh.markq.head == nil || s.expiredElsewhere(sh, true, now) {
 				return nil, dropped
 			}
 			s.dropMarkLocked(sh)

@@ -187,6 +187,87 @@ func TestMemoryStoreShards(t *testing.T) {
 	})
 }
 
+// TestMemoryStoreExpiredElsewhereBeforeLive checks that an entry new to a
+// store full only by the count of expired entries in a shard nothing has
+// touched since costs no live entry: the other shard's expired entries go
+// first, and the store then holds all the live entries its bound allows.
+func TestMemoryStoreExpiredElsewhereBeforeLive(t *testing.T) {
+	ctx := context.Background()
+	// keysOf returns n keys of shard i of s.
+	keysOf := func(s *memoryStore, i, n int) []string {
+		var keys []string
+		for j := 0; len(keys) < n; j++ {
+			if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	t.Run("events", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		if len(s.shards) != 2 {
+			t.Fatalf("%d shards, want 2", len(s.shards))
+		}
+		for _, k := range keysOf(s, 1, minShardEvents) {
+			s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", clk.Now()))
+		}
+		clk.Advance(2 * time.Hour) // shard 1's events all expired
+		live := keysOf(s, 0, minShardEvents+1)
+		for _, k := range live {
+			clk.Advance(time.Second)
+			if ok, _ := s.Save(ctx, k, event(webhook.BatchSucceeded, "batches/x", clk.Now())); !ok {
+				t.Fatalf("Save(%q) refused a new key", k)
+			}
+		}
+		for _, k := range live {
+			if ev, _ := s.Load(ctx, k); ev == nil {
+				t.Errorf("live event %s evicted with %d live events held, bound %d", k, len(live), 2*minShardEvents)
+			}
+		}
+		if n := s.nEvents.Load(); n != int64(len(live)) || s.len() != len(live) {
+			t.Errorf("%d events held, counted %d; want %d", s.len(), n, len(live))
+		}
+	})
+	t.Run("marks", func(t *testing.T) {
+		clk := newFakeClock()
+		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
+		s.maxMarks = 4
+		var logs bytes.Buffer
+		s.log = slog.New(slog.NewTextHandler(&logs, nil))
+		for _, k := range keysOf(s, 1, 2) {
+			s.Track(ctx, k)
+		}
+		clk.Advance(markRetention + time.Hour) // shard 1's marks all expired
+		live := keysOf(s, 0, 3)
+		pause := event(webhook.InteractionRequiresAction, "v1_p", clk.Now())
+		if ok, _ := s.Consume(ctx, live[0], pause); !ok {
+			t.Fatal("a first Consume did not use the pause up")
+		}
+		for _, k := range live[1:] {
+			clk.Advance(time.Second)
+			s.Track(ctx, k)
+		}
+		if ok, _ := s.Save(ctx, live[0], pause); ok {
+			t.Error("the consumed pause was forgotten with 3 live marks, bound 4: its redelivery was saved")
+		}
+		if ok, _ := s.Consume(ctx, live[0], pause); ok {
+			t.Error("the consumed pause was forgotten with 3 live marks, bound 4: it was used up twice")
+		}
+		for _, k := range live[1:] {
+			if ok, _ := s.Tracked(ctx, k); !ok {
+				t.Errorf("tracked %s forgotten with 3 live marks, bound 4", k)
+			}
+		}
+		if n := s.nMarks.Load(); n != int64(len(live)) {
+			t.Errorf("%d marks counted, want %d", n, len(live))
+		}
+		if logs.Len() != 0 {
+			t.Errorf("warned of marks dropped over the bound when only expired ones were: %s", logs.String())
+		}
+	})
+}
+
 // TestMemoryStoreBoundsConcurrently saves, tracks and consumes new keys
 // from several goroutines at once on a sharded store that is full of both
 // events and marks, then checks that each count agrees with the entries
