@@ -199,20 +199,26 @@ func TestSweepPages(t *testing.T) {
 	})
 }
 
+// listAnswers returns an inProcess intercept that answers every List with
+// status and the JSON body, and lets every other request through.
+func listAnswers(status int, body string) func(*http.Request) *http.Response {
+	return func(r *http.Request) *http.Response {
+		if r.URL.Path != listPath {
+			return nil
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body))}
+	}
+}
+
 // TestSweepListFails checks that a List answered 503 with a retry delay
 // puts the next sweep off by that delay, and that the batches are read on
 // their own meanwhile.
 func TestSweepListFails(t *testing.T) {
 	srv := newBubbleFake(t)
 	synctest.Test(t, func(t *testing.T) {
-		tr := &inProcess{h: srv, intercept: func(r *http.Request) *http.Response {
-			if r.URL.Path != listPath {
-				return nil
-			}
-			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(`{"error":{"code":503,"message":"busy","status":"UNAVAILABLE",` +
-					`"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"900s"}]}}`))}
-		}}
+		tr := &inProcess{h: srv, intercept: listAnswers(http.StatusServiceUnavailable, `{"error":{"code":503,"message":"busy","status":"UNAVAILABLE",`+
+			`"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"900s"}]}}`)}
 		d, client := newBubbleDispatcher(t, tr)
 		start := time.Now()
 		name := createBatches(t, client, 1)[0]
@@ -305,13 +311,7 @@ func TestSweepStaleListing(t *testing.T) {
 func TestSweepListRefused(t *testing.T) {
 	srv := newBubbleFake(t)
 	synctest.Test(t, func(t *testing.T) {
-		tr := &inProcess{h: srv, intercept: func(r *http.Request) *http.Response {
-			if r.URL.Path != listPath {
-				return nil
-			}
-			return &http.Response{StatusCode: http.StatusForbidden, Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(`{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}`))}
-		}}
+		tr := &inProcess{h: srv, intercept: listAnswers(http.StatusForbidden, `{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}`)}
 		d, client := newBubbleDispatcher(t, tr)
 		start := time.Now()
 		name := createBatches(t, client, 1)[0]

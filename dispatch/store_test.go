@@ -126,16 +126,6 @@ func TestMemoryStoreShards(t *testing.T) {
 		}
 	})
 
-	// keysOf returns n keys of shard i of a store of s's shape.
-	keysOf := func(s *memoryStore, i, n int) []string {
-		var keys []string
-		for j := 0; len(keys) < n; j++ {
-			if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
-				keys = append(keys, k)
-			}
-		}
-		return keys
-	}
 	t.Run("events elsewhere", func(t *testing.T) {
 		clk := newFakeClock()
 		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
@@ -193,16 +183,6 @@ func TestMemoryStoreShards(t *testing.T) {
 // first, and the store then holds all the live entries its bound allows.
 func TestMemoryStoreExpiredElsewhereBeforeLive(t *testing.T) {
 	ctx := context.Background()
-	// keysOf returns n keys of shard i of s.
-	keysOf := func(s *memoryStore, i, n int) []string {
-		var keys []string
-		for j := 0; len(keys) < n; j++ {
-			if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
-				keys = append(keys, k)
-			}
-		}
-		return keys
-	}
 	t.Run("events", func(t *testing.T) {
 		clk := newFakeClock()
 		s := newMemoryStore(clk.Now, time.Hour, 2*minShardEvents)
@@ -566,4 +546,15 @@ func TestReadPausesByFingerprint(t *testing.T) {
 	if got, want := pauseFingerprint(in), readPausePrefix+"3:call_1:call_2"; got != want {
 		t.Errorf("pauseFingerprint = %q, want %q", got, want)
 	}
+}
+
+// keysOf returns n keys that s puts in its shard i.
+func keysOf(s *memoryStore, i, n int) []string {
+	var keys []string
+	for j := 0; len(keys) < n; j++ {
+		if k := "b/" + strconv.Itoa(j); s.shardOf(k) == &s.shards[i] {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
